@@ -1,0 +1,1 @@
+"""Numba CPU kernels: one fill driver for every random initializer."""
