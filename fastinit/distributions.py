@@ -91,8 +91,7 @@ def _trunc32(x, prm):
 
 
 @njit(inline="always")
-def _trunc64(x, prm):
-    u = (F64(x) + 0.5) * _2M32
+def _trunc64_of_u(u, prm):
     p = prm[0] + u * prm[2]
     q = prm[1] - u * prm[2]
     v = prm[3] + prm[4] * ndtri_pq64(p, q)
@@ -100,8 +99,15 @@ def _trunc64(x, prm):
 
 
 @njit(inline="always")
+def _trunc64(x, prm):
+    return _trunc64_of_u((F64(x) + 0.5) * _2M32, prm)
+
+
+@njit(inline="always")
 def _trunc_wide32(x, prm):
-    return F32(_trunc64(x, prm))
+    # the float32 sampler's u (top 23 bits), float64 math: float32 values do not
+    # depend on which of the two paths the bounds chose
+    return F32(_trunc64_of_u((F64(x >> U64(9)) + 0.5) * (2.0 ** -23), prm))
 
 
 #: code -> (float32 sampler, float64 sampler); each is ``f(x, prm) -> value``

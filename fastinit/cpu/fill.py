@@ -20,7 +20,10 @@ every element is a function of its logical index only.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import pathlib
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +32,9 @@ import numpy as np
 from numba import literally, njit, types
 from numba.extending import overload
 
+from .. import _fmath as _fmath_mod
+from .. import _stream as _stream_mod
+from .. import distributions as _dist_mod
 from .._fmath import f32_to_bf16_bits, f32_to_f16_bits
 from .._stream import philox4x32_10
 from ..distributions import BITS, SAMPLERS
@@ -38,6 +44,7 @@ _MASK = U64(0xFFFFFFFF)
 _S32 = U64(32)
 _TWO = U64(2)
 _THREE = U64(3)
+_BLOCKS = U64((1 << 62) - 1)  # block indices wrap with the element index, mod 2**62
 
 KIND_F32, KIND_F64, KIND_F16, KIND_BF16, KIND_U32 = 0, 1, 2, 3, 4
 
@@ -96,7 +103,7 @@ def _run(o, n0, k0, k1, s0, s1, prm, dist, kind):
     b0 = (n0 + U64(i)) >> _TWO
     body = o[i:i + 4 * nb]  # a view indexed from 0: keeps the loop free of wraparound checks
     for j in range(nb):
-        b = b0 + U64(j)
+        b = (b0 + U64(j)) & _BLOCKS
         x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
         body[4 * j] = _value(x0, prm, dist, kind)
         body[4 * j + 1] = _value(x1, prm, dist, kind)
@@ -119,6 +126,30 @@ def fill_rows(out, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, dist, kind):
     literally(kind)
     for r in range(r0, r1):
         _run(out[r, c0:c1], U64(starts[r]) + U64(c0), k0, k1, s0, s1, prm, dist, kind)
+
+
+def _stamp_dependencies(dispatcher, modules):
+    """Fold the source of the modules a cached kernel inlines into its cache stamp.
+
+    Numba stamps a cache with the mtime and size of the function's own file
+    only, so an edit (or upgrade) of ``_stream``, ``_fmath`` or
+    ``distributions`` would keep loading the stale kernel: seen here, a fixed
+    float64 sampler kept returning the old values. This uses Numba's private
+    ``_cache._cache_file._source_stamp``; if that ever moves, caching still
+    works as before and ``tests/test_cache.py`` fails to say so.
+    """
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is None or not hasattr(cache_file, "_source_stamp"):
+        return None
+    h = hashlib.sha256()
+    for mod in modules:
+        h.update(pathlib.Path(mod.__file__).read_bytes())
+    cache_file._source_stamp = (cache_file._source_stamp, h.hexdigest())
+    return cache_file._source_stamp
+
+
+_CACHE_STAMP = _stamp_dependencies(
+    fill_rows, [sys.modules[__name__], _fmath_mod, _stream_mod, _dist_mod])
 
 
 # ---------------------------------------------------------------- thread driver

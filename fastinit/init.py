@@ -1,0 +1,590 @@
+"""Initializers with torch.nn.init's names and semantics, JAX/Keras variance scaling
+on top of one core, and allocating forms.
+
+Every random initializer takes keyword-only ``seed``, ``stream``, ``global_shape``
+and ``start`` and is a pure function of ``(seed, stream, logical index)`` (see
+``fastinit._stream`` for the contract and ``fastinit.distributions`` for the
+per-element formulas). In-place functions end in ``_`` and return their
+argument, like torch; the allocating forms take a shape and return a new array.
+
+Sharding: with ``global_shape=G`` and ``start=S`` the output of shape ``s`` holds
+exactly the region ``full[S[0]:S[0]+s[0], ...]`` of the full tensor of shape
+``G``, and fans come from ``G``.
+
+Default generator: with ``seed=None`` a call takes the module's default seed
+(``manual_seed``; 0 at import) and, when ``stream`` is None too, the next
+stream of a counter (0, 1, 2, ...) that ``manual_seed`` resets. So successive
+calls differ and a whole sequence of calls is reproducible. With ``seed`` given
+and ``stream`` omitted, the stream is 0.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+
+import numpy as np
+
+from . import distributions as D
+from ._stream import check_offset, check_seed, key_words, stream_id
+from .cpu import fill as _cpu
+from .dispatch import as_target, resolve_dtype
+from .fans import KERAS_AXES, TORCH_AXES, calculate_gain, compute_fans
+
+__all__ = [
+    "manual_seed", "initial_seed", "random_bits",
+    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+    "orthogonal_", "sparse_", "variance_scaling_",
+    "glorot_uniform_", "glorot_normal_", "he_uniform_", "he_normal_", "lecun_uniform_", "lecun_normal_",
+    "uniform", "normal", "trunc_normal", "constant", "ones", "zeros", "eye", "dirac",
+    "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal",
+    "sparse", "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+    "lecun_uniform", "lecun_normal", "calculate_gain", "compute_fans",
+]
+
+# JAX's constant: std of the standard normal truncated to [-2, 2]
+# (= scipy.stats.truncnorm.std(a=-2, b=2)); variance_scaling divides by it so the
+# truncated samples keep the requested variance.
+TRUNC_STD_2SIGMA = 0.87962566103423978
+
+_DEFAULT_SEED = 0
+_gen_lock = threading.Lock()
+_gen = {"seed": _DEFAULT_SEED, "next": 0}
+
+
+def manual_seed(seed):
+    """Seed the default generator (used when ``seed=None``) and reset its stream counter.
+
+    The default seed at import is 0. Like ``torch.manual_seed``.
+    """
+    seed = check_seed(seed)
+    with _gen_lock:
+        _gen["seed"] = seed
+        _gen["next"] = 0
+
+
+def initial_seed():
+    """The default generator's seed."""
+    return _gen["seed"]
+
+
+def _words(seed, stream):
+    if seed is None:
+        with _gen_lock:
+            seed = _gen["seed"]
+            if stream is None:
+                stream = _gen["next"]
+                _gen["next"] = (stream + 1) % (1 << 64)
+    elif stream is None:
+        stream = 0
+    return key_words(seed, stream)
+
+
+# ------------------------------------------------------------------ argument checks
+def _finite(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def _positive(value, name):
+    v = _finite(value, name)
+    if v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+def _check_shape(shape, name="shape"):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {shape!r}") from None
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must hold non-negative ints, got {shape!r}")
+        if d < 0:
+            raise ValueError(f"{name} must hold non-negative ints, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _region(shape, global_shape, start):
+    """Validate a shard and return (global_shape, start) as tuples."""
+    if global_shape is None and start is None:
+        return shape, (0,) * len(shape)
+    if global_shape is None:
+        raise ValueError("start= needs global_shape= (the shape of the full tensor)")
+    g = _check_shape(global_shape, "global_shape")
+    if len(g) != len(shape):
+        raise ValueError(f"global_shape {g} must have as many dimensions as the tensor {shape}")
+    s = (0,) * len(g) if start is None else _check_shape(start, "start")
+    if len(s) != len(g):
+        raise ValueError(f"start {s} must have one index per dimension of global_shape {g}")
+    for ax, (n, st, gn) in enumerate(zip(shape, s, g)):
+        if st + n > gn:
+            raise ValueError(f"shard does not fit: axis {ax} has start {st} + size {n} > global size {gn}")
+    return g, s
+
+
+def _runs(shape, gshape, start, offset=0):
+    """(rows, cols, starts): the shard as rows of contiguous logical indices."""
+    nd = len(shape)
+    if nd == 0:
+        return 1, 1, np.array([offset], np.uint64)
+    if math.prod(gshape) > (1 << 64):
+        raise ValueError(f"global_shape {gshape} has more than 2**64 elements")
+    # merge trailing axes the shard spans fully: they form one contiguous run
+    k = nd - 1
+    while k > 0 and shape[k] == gshape[k]:
+        k -= 1
+    cols = math.prod(shape[k:])
+    lead = shape[:k]
+    rows = math.prod(lead)
+    gstrides = [math.prod(gshape[j + 1:]) for j in range(nd)]
+    base = offset + sum(start[j] * gstrides[j] for j in range(nd))
+    starts = np.full(max(rows, 1), base % (1 << 64), dtype=np.uint64)
+    if rows and lead:
+        idx = np.indices(lead, dtype=np.uint64).reshape(len(lead), -1)
+        for j in range(len(lead)):
+            starts += idx[j] * np.uint64(gstrides[j])
+    return rows, cols, starts
+
+
+def _fill(tensor, dist, prm, seed, stream, global_shape, start, name="tensor"):
+    arr, kind = as_target(tensor, name)
+    shape = arr.shape
+    gshape, st = _region(shape, global_shape, start)
+    words = _words(seed, stream)
+    if arr.size == 0:
+        return tensor
+    if dist == D.TRUNC_NORMAL and kind == _cpu.KIND_F64:
+        dist = D.TRUNC_NORMAL_WIDE  # same float64 math; one compiled kernel fewer
+    rows, cols, starts = _runs(shape, gshape, st)
+    _cpu.fill(arr.reshape(rows, cols), starts, words, prm, dist, kind)
+    return tensor
+
+
+def _shape_of(tensor):
+    return tuple(tensor.shape)
+
+
+def _fan_shape(tensor, global_shape):
+    return _check_shape(global_shape, "global_shape") if global_shape is not None else _shape_of(tensor)
+
+
+# ------------------------------------------------------------------ raw bits
+def random_bits(shape, *, seed, stream=0, offset=0):
+    """Raw Philox words: flat element ``i`` is the word of logical element ``offset + i``.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+    seed : int in [0, 2**64)
+    stream : int in [0, 2**64) or str
+    offset : int in [0, 2**64); indices wrap modulo 2**64
+
+    Returns
+    -------
+    numpy.ndarray of uint32
+    """
+    shape = _check_shape(shape)
+    offset = check_offset(offset)
+    words = key_words(check_seed(seed), stream_id(stream))
+    out = np.empty(shape, np.uint32)
+    if out.size:
+        _cpu.fill(out.reshape(1, -1), np.array([offset], np.uint64), words, (), D.BITS, _cpu.KIND_U32)
+    return out
+
+
+# ------------------------------------------------------------------ base distributions
+def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+    """Fill ``tensor`` with U(a, b): ``a + (b - a) * u``, ``u = (x >> 8) 2**-24``
+    (float64: ``u = x 2**-32``) from raw word ``x`` of each element.
+
+    torch equivalent: ``torch.nn.init.uniform_(tensor, a, b)`` (other values:
+    torch's are not reproducible across devices). JAX: ``jax.random.uniform``.
+    """
+    a, b = _finite(a, "a"), _finite(b, "b")
+    if not a < b:
+        raise ValueError(f"uniform_ needs a < b, got a={a}, b={b}")
+    return _fill(tensor, D.UNIFORM, (a, b - a), seed, stream, global_shape, start)
+
+
+def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+    """Fill ``tensor`` with N(mean, std**2) by the inverse CDF of each element's word:
+    ``mean + std * Phi^-1(((x >> 8) + 1/2) 2**-24)`` (float64: 32-bit ``u``,
+    float64 ``Phi^-1`` to ~1 ulp). float32 ``Phi^-1`` error: see
+    ``fastinit._fmath.NDTRI32_MAX_ULP``. Each value uses its own word only.
+
+    torch equivalent: ``torch.nn.init.normal_(tensor, mean, std)``.
+    """
+    mean, std = _finite(mean, "mean"), _positive(std, "std")
+    return _fill(tensor, D.NORMAL, (mean, std), seed, stream, global_shape, start)
+
+
+def _phi_tails(z):
+    """(Phi(z), 1 - Phi(z)) both to full relative precision (erfc, no cancellation)."""
+    if z == -math.inf:
+        return 0.0, 1.0
+    if z == math.inf:
+        return 1.0, 0.0
+    return 0.5 * math.erfc(-z / math.sqrt(2.0)), 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _trunc_params(mean, std, a, b):
+    """Kernel parameters of the truncated normal, and whether it needs float64 math.
+
+    The sampler computes ``p = Phi(a') + u d`` and ``q = (1 - Phi(a')) - u d``.
+    When the interval lies mostly above the mean (``a' + b' > 0``) it is
+    reflected, ``[a', b'] -> [-b', -a']`` with ``std -> -std``, so ``q`` never
+    comes from cancelling two numbers near 1 (a = 2 std, b = 3 std stays exact).
+    """
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    sign = 1.0
+    if alpha + beta > 0:
+        alpha, beta, sign = -beta, -alpha, -1.0
+    pa, qa = _phi_tails(alpha)
+    pb, qb = _phi_tails(beta)
+    if beta <= 0:
+        d = pb - pa
+    elif alpha >= 0:
+        d = qa - qb
+    else:
+        d = 1.0 - pa - qb
+    if not d > 1e-290:
+        raise ValueError(
+            f"trunc_normal_: [a, b] = [{a}, {b}] holds probability {d:.3g} under N({mean}, {std}**2), "
+            "too little to sample in float64; move a, b within 37 std of mean")
+    # float32 math only where Giles' polynomial was fitted: t = 4 p q >= 1.2e-7
+    # (w <= 15.9) at the most extreme u the float32 sampler draws (2**-24 from
+    # either end); elsewhere (far tails) the float64 math, rounded to float32.
+    p_lo = pa + d * 2.0**-24
+    q_lo = qb + d * 2.0**-24
+    wide = min(4 * p_lo * (1 - p_lo), 4 * q_lo * (1 - q_lo)) < 1.2e-7
+    return (pa, qa, d, mean, sign * std, a, b), wide
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=None,
+                  global_shape=None, start=None):
+    """Fill ``tensor`` with N(mean, std**2) truncated to [a, b] (absolute bounds, as torch).
+
+    Inverse CDF with a fixed cost per element and no rejection:
+    ``mean + std * Phi^-1(Phi(a') + u (Phi(b') - Phi(a')))`` with ``a' = (a-mean)/std``,
+    computed from both ``p`` and ``q = 1 - p`` so both tails stay exact
+    (a = 2 std, b = 3 std, or a = -10 std are fine), then clamped to [a, b].
+    An interval above the mean (``a' + b' > 0``) is sampled reflected:
+    ``mean - std * Phi^-1(...)`` of ``[-b', -a']``. Far-tail intervals (where
+    ``4 p q`` can fall below 1.2e-7) use the float64 math, rounded.
+
+    torch equivalent: ``torch.nn.init.trunc_normal_(tensor, mean, std, a, b)``.
+    """
+    mean, std = _finite(mean, "mean"), _positive(std, "std")
+    a = float(a) if a == -math.inf else _finite(a, "a")
+    b = float(b) if b == math.inf else _finite(b, "b")
+    if not a < b:
+        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    prm, wide = _trunc_params(mean, std, a, b)
+    dist = D.TRUNC_NORMAL_WIDE if wide else D.TRUNC_NORMAL
+    return _fill(tensor, dist, prm, seed, stream, global_shape, start)
+
+
+# ------------------------------------------------------------------ deterministic fills
+def constant_(tensor, val):
+    """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``)."""
+    arr, kind = as_target(tensor)
+    v = float(val) if isinstance(val, numbers.Real) and not isinstance(val, bool) else None
+    if v is None:
+        raise TypeError(f"val must be a real number, got {val!r}")
+    _view_float(tensor, arr)[...] = v
+    return tensor
+
+
+def _view_float(tensor, arr):
+    """Writable view of ``arr`` (from as_target) in the tensor's own float dtype."""
+    if arr.dtype == np.uint16:
+        if isinstance(tensor, np.ndarray):
+            return tensor
+        import ml_dtypes
+        import torch
+        return arr.view(np.float16 if tensor.dtype == torch.float16 else ml_dtypes.bfloat16)
+    return arr
+
+
+def ones_(tensor):
+    """Fill ``tensor`` with 1 (``torch.nn.init.ones_``)."""
+    return constant_(tensor, 1.0)
+
+
+def zeros_(tensor):
+    """Fill ``tensor`` with 0 (``torch.nn.init.zeros_``)."""
+    return constant_(tensor, 0.0)
+
+
+def eye_(tensor):
+    """Identity in a 2-D ``tensor`` (``torch.nn.init.eye_``); ones on the main diagonal."""
+    arr, _ = as_target(tensor)
+    if arr.ndim != 2:
+        raise ValueError(f"eye_ needs a 2-D tensor, got {arr.ndim} dimensions")
+    view = _view_float(tensor, arr)
+    view[...] = 0
+    n = min(arr.shape)
+    view[np.arange(n), np.arange(n)] = 1
+    return tensor
+
+
+def dirac_(tensor, groups=1):
+    """Dirac delta in a 3-, 4- or 5-D conv weight (``torch.nn.init.dirac_``):
+    ``w[g*out_per_group + d, d, center...] = 1`` for each group ``g`` and
+    ``d < min(out_per_group, in_channels)``, zero elsewhere."""
+    arr, _ = as_target(tensor)
+    if arr.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_ needs a 3-, 4- or 5-D tensor, got {arr.ndim} dimensions")
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    if arr.shape[0] % groups:
+        raise ValueError(f"dim 0 ({arr.shape[0]}) must be divisible by groups ({groups})")
+    view = _view_float(tensor, arr)
+    view[...] = 0
+    per = arr.shape[0] // groups
+    center = tuple(s // 2 for s in arr.shape[2:])
+    for g in range(groups):
+        for d in range(min(per, arr.shape[1])):
+            view[(g * per + d, d) + center] = 1
+    return tensor
+
+
+# ------------------------------------------------------------------ torch's fan-based initializers
+def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+    """Glorot uniform, torch layout ``(out, in, *k)``: U(-l, l), ``l = gain sqrt(6/(fan_in+fan_out))``.
+
+    torch equivalent: ``torch.nn.init.xavier_uniform_(tensor, gain)``.
+    """
+    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
+    std = _finite(gain, "gain") * math.sqrt(2.0 / max(fan_in + fan_out, 1))
+    bound = math.sqrt(3.0) * std
+    return _fill_sym_uniform(tensor, bound, seed, stream, global_shape, start)
+
+
+def _fill_sym_uniform(tensor, bound, seed, stream, global_shape, start):
+    if bound == 0:  # gain 0: torch gives zeros; U(0, 0) keeps the argument checks and the stream
+        return _fill(tensor, D.UNIFORM, (0.0, 0.0), seed, stream, global_shape, start)
+    return uniform_(tensor, -bound, bound, seed=seed, stream=stream, global_shape=global_shape, start=start)
+
+
+def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+    """Glorot normal, torch layout: N(0, std**2), ``std = gain sqrt(2/(fan_in+fan_out))``.
+
+    torch equivalent: ``torch.nn.init.xavier_normal_(tensor, gain)``.
+    """
+    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
+    std = _finite(gain, "gain") * math.sqrt(2.0 / max(fan_in + fan_out, 1))
+    return _fill_normal_std(tensor, std, seed, stream, global_shape, start)
+
+
+def _fill_normal_std(tensor, std, seed, stream, global_shape, start):
+    if std == 0:
+        return _fill(tensor, D.UNIFORM, (0.0, 0.0), seed, stream, global_shape, start)
+    return normal_(tensor, 0.0, abs(std), seed=seed, stream=stream, global_shape=global_shape, start=start)
+
+
+_KAIMING_MODES = ("fan_in", "fan_out")
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity, global_shape):
+    if mode not in _KAIMING_MODES:
+        raise ValueError(f"mode must be one of {', '.join(_KAIMING_MODES)}; got {mode!r}")
+    gain = calculate_gain(nonlinearity, a)
+    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
+    fan = fan_in if mode == "fan_in" else fan_out
+    return gain / math.sqrt(max(fan, 1))
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
+                     stream=None, global_shape=None, start=None):
+    """He uniform, torch layout: U(-bound, bound), ``bound = gain sqrt(3 / fan)``,
+    ``gain = calculate_gain(nonlinearity, a)``.
+
+    torch equivalent: ``torch.nn.init.kaiming_uniform_(tensor, a, mode, nonlinearity)``;
+    ``nn.Linear`` and ``nn.ConvNd`` use ``a=math.sqrt(5)``.
+    """
+    std = _kaiming_std(tensor, a, mode, nonlinearity, global_shape)
+    return _fill_sym_uniform(tensor, math.sqrt(3.0) * std, seed, stream, global_shape, start)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
+                    stream=None, global_shape=None, start=None):
+    """He normal, torch layout: N(0, std**2), ``std = gain / sqrt(fan)``.
+
+    torch equivalent: ``torch.nn.init.kaiming_normal_(tensor, a, mode, nonlinearity)``.
+    """
+    std = _kaiming_std(tensor, a, mode, nonlinearity, global_shape)
+    return _fill_normal_std(tensor, std, seed, stream, global_shape, start)
+
+
+# ------------------------------------------------------------------ variance scaling (JAX / Keras)
+_VS_MODES = ("fan_in", "fan_out", "fan_avg")
+_VS_DISTS = ("truncated_normal", "normal", "uniform", "untruncated_normal")
+
+
+def variance_scaling_(tensor, scale, mode, distribution, *, in_axis=-2, out_axis=-1, seed=None,
+                      stream=None, global_shape=None, start=None):
+    """Variance scaling with JAX's semantics (``jax.nn.initializers.variance_scaling``).
+
+    ``variance = scale / n`` with ``n`` = fan_in, fan_out or their mean (``mode``),
+    fans from ``in_axis``/``out_axis`` (Keras/JAX layout by default). Then:
+
+    * ``"uniform"``: U(-sqrt(3 variance), sqrt(3 variance))
+    * ``"normal"`` (or Keras' ``"untruncated_normal"``): N(0, variance)
+    * ``"truncated_normal"``: N(0, s**2) truncated to [-2 s, 2 s] with
+      ``s = sqrt(variance) / 0.87962566103423978`` (so the variance is kept).
+    """
+    scale = _positive(scale, "scale")
+    if mode not in _VS_MODES:
+        raise ValueError(f"mode must be one of {', '.join(_VS_MODES)}; got {mode!r}")
+    if distribution not in _VS_DISTS:
+        raise ValueError(f"distribution must be one of {', '.join(_VS_DISTS)}; got {distribution!r}")
+    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), in_axis, out_axis)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = scale / max(n, 1)
+    kw = dict(seed=seed, stream=stream, global_shape=global_shape, start=start)
+    if distribution == "uniform":
+        return _fill_sym_uniform(tensor, math.sqrt(3.0 * variance), **kw)
+    if distribution in ("normal", "untruncated_normal"):
+        return _fill_normal_std(tensor, math.sqrt(variance), **kw)
+    s = math.sqrt(variance) / TRUNC_STD_2SIGMA
+    return trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s, **kw)
+
+
+def _vs(name, scale, mode, distribution):
+    def init_(tensor, *, in_axis=-2, out_axis=-1, seed=None, stream=None, global_shape=None, start=None):
+        return variance_scaling_(tensor, scale, mode, distribution, in_axis=in_axis, out_axis=out_axis,
+                                 seed=seed, stream=stream, global_shape=global_shape, start=start)
+    init_.__name__ = init_.__qualname__ = name
+    init_.__doc__ = (f"``variance_scaling_(tensor, {scale}, {mode!r}, {distribution!r})``: "
+                     f"JAX's ``jax.nn.initializers.{name[:-1]}()`` and Keras' ``{name[:-1]}``, "
+                     "Keras/JAX layout ``(*kernel, in, out)`` by default.")
+    return init_
+
+
+glorot_uniform_ = _vs("glorot_uniform_", 1.0, "fan_avg", "uniform")
+glorot_normal_ = _vs("glorot_normal_", 1.0, "fan_avg", "truncated_normal")
+lecun_uniform_ = _vs("lecun_uniform_", 1.0, "fan_in", "uniform")
+lecun_normal_ = _vs("lecun_normal_", 1.0, "fan_in", "truncated_normal")
+he_uniform_ = _vs("he_uniform_", 2.0, "fan_in", "uniform")
+he_normal_ = _vs("he_normal_", 2.0, "fan_in", "truncated_normal")
+
+
+# ------------------------------------------------------------------ orthogonal and sparse
+def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+    """(Semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_(tensor, gain)``.
+
+    The tensor is seen as ``rows = shape[0]`` by ``cols = numel // rows``; a
+    float64 standard normal matrix of that shape is drawn from the stream (the
+    values of ``normal(..., dtype="float64")``), transposed if rows < cols,
+    factored by QR, its Q's columns multiplied by the signs of R's diagonal,
+    and scaled by ``gain``. Needs O(rows * cols) float64 workspace (QR cannot
+    run in place); a shard computes the full matrix and keeps its region.
+    """
+    arr, _ = as_target(tensor)
+    gain = _finite(gain, "gain")
+    gshape, st = _region(arr.shape, global_shape, start)
+    if len(gshape) < 2:
+        raise ValueError(f"orthogonal_ needs a tensor of at least 2 dimensions, got shape {gshape}")
+    words = _words(seed, stream)
+    if arr.size == 0:
+        return tensor
+    rows = gshape[0]
+    cols = math.prod(gshape) // rows
+    flat = np.empty((rows, cols), np.float64)
+    _cpu.fill(flat.reshape(1, -1), np.zeros(1, np.uint64), words, (0.0, 1.0), D.NORMAL, _cpu.KIND_F64)
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    full = (q * gain).reshape(gshape)
+    region = tuple(slice(s, s + n) for s, n in zip(st, arr.shape))
+    _view_float(tensor, arr)[...] = full[region]
+    return tensor
+
+
+def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=None, start=None):
+    """2-D sparse matrix as ``torch.nn.init.sparse_``: N(0, std**2) values with exactly
+    ``ceil(sparsity * rows)`` zeros in every column.
+
+    Values are those of ``normal_`` with the same seed/stream. The zeros of
+    column ``j`` are the rows with the smallest raw words of stream
+    ``(stream + 2**63) mod 2**64`` in that column (ties to the lower row), so a
+    shard sees the same zeros as the full matrix.
+    """
+    arr, _ = as_target(tensor)
+    if arr.ndim != 2:
+        raise ValueError(f"sparse_ needs a 2-D tensor, got {arr.ndim} dimensions")
+    sparsity = _finite(sparsity, "sparsity")
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    std = _positive(std, "std")
+    gshape, st = _region(arr.shape, global_shape, start)
+    k0, k1, s0, s1 = _words(seed, stream)
+    seed_i = int(k0) | (int(k1) << 32)
+    stream_i = int(s0) | (int(s1) << 32)
+    normal_(tensor, 0.0, std, seed=seed_i, stream=stream_i, global_shape=gshape, start=st)
+    rows = gshape[0]
+    nz = int(math.ceil(sparsity * rows))
+    if nz == 0 or arr.size == 0:
+        return tensor
+    keys = np.empty((rows, arr.shape[1]), np.uint32)
+    mask_stream = (stream_i + (1 << 63)) % (1 << 64)
+    r, c, starts = _runs(keys.shape, gshape, (0, st[1]))
+    _cpu.fill(keys.reshape(r, c), starts, key_words(seed_i, mask_stream), (), D.BITS, _cpu.KIND_U32)
+    zero_rows = np.argsort(keys, axis=0, kind="stable")[:nz]  # (nz, cols)
+    view = _view_float(tensor, arr)
+    local = zero_rows - st[0]
+    cols_idx = np.broadcast_to(np.arange(arr.shape[1]), local.shape)
+    inside = (local >= 0) & (local < arr.shape[0])
+    view[local[inside], cols_idx[inside]] = 0
+    return tensor
+
+
+# ------------------------------------------------------------------ allocating forms
+def _allocating(fn_, doc_name):
+    def make(shape, *args, dtype="float32", **kwargs):
+        out = np.empty(_check_shape(shape), resolve_dtype(dtype))
+        return fn_(out, *args, **kwargs)
+    make.__name__ = make.__qualname__ = doc_name
+    make.__doc__ = (f"Allocating form of ``{fn_.__name__}``: ``{doc_name}(shape, ..., dtype='float32', "
+                    f"seed=None, stream=None, global_shape=None, start=None)`` returns a new array "
+                    f"holding exactly what ``{fn_.__name__}`` writes.\n\n" + (fn_.__doc__ or ""))
+    return make
+
+
+uniform = _allocating(uniform_, "uniform")
+normal = _allocating(normal_, "normal")
+trunc_normal = _allocating(trunc_normal_, "trunc_normal")
+constant = _allocating(constant_, "constant")
+ones = _allocating(ones_, "ones")
+zeros = _allocating(zeros_, "zeros")
+eye = _allocating(eye_, "eye")
+dirac = _allocating(dirac_, "dirac")
+xavier_uniform = _allocating(xavier_uniform_, "xavier_uniform")
+xavier_normal = _allocating(xavier_normal_, "xavier_normal")
+kaiming_uniform = _allocating(kaiming_uniform_, "kaiming_uniform")
+kaiming_normal = _allocating(kaiming_normal_, "kaiming_normal")
+orthogonal = _allocating(orthogonal_, "orthogonal")
+sparse = _allocating(sparse_, "sparse")
+variance_scaling = _allocating(variance_scaling_, "variance_scaling")
+glorot_uniform = _allocating(glorot_uniform_, "glorot_uniform")
+glorot_normal = _allocating(glorot_normal_, "glorot_normal")
+he_uniform = _allocating(he_uniform_, "he_uniform")
+he_normal = _allocating(he_normal_, "he_normal")
+lecun_uniform = _allocating(lecun_uniform_, "lecun_uniform")
+lecun_normal = _allocating(lecun_normal_, "lecun_normal")
+
+#: every initializer that draws random values: name -> in-place function
+RANDOM_INITIALIZERS = {f.__name__: f for f in (
+    uniform_, normal_, trunc_normal_, xavier_uniform_, xavier_normal_, kaiming_uniform_,
+    kaiming_normal_, orthogonal_, sparse_, glorot_uniform_, glorot_normal_, he_uniform_,
+    he_normal_, lecun_uniform_, lecun_normal_)}

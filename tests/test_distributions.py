@@ -1,0 +1,186 @@
+"""Each sampler against an independent float64 reference, element by element, and
+against scipy's distributions by KS tests (fixed seeds, p > 1e-3)."""
+import math
+
+import numpy as np
+import pytest
+from numba import njit
+from scipy import special, stats
+
+import fastinit as fi
+from fastinit._fmath import NDTRI32_MAX_ULP, logf
+from fastinit.distributions import _normal32
+
+from conftest import FLOAT_DTYPES, requires_bf16
+
+SEED, STREAM = 20261122, "tests"
+N = 200_003
+
+
+def raw(n=N, seed=SEED, stream=STREAM):
+    return fi.random_bits(n, seed=seed, stream=stream).astype(np.uint64)
+
+
+def ulps(got, ref, dtype):
+    """|got - ref| in units of the spacing of ``dtype`` at ``ref``."""
+    sp = np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - ref) / sp
+
+
+# ---------------------------------------------------------------- element-wise references
+def test_uniform_float32_is_exact_formula():
+    x = raw()
+    lo, hi = np.float32(-0.7), np.float32(2.5)
+    scale = np.float32(2.5 - (-0.7))
+    ref = np.float32(-0.7) + scale * ((x >> np.uint64(8)).astype(np.float32) * np.float32(2.0**-24))
+    got = fi.uniform(N, -0.7, 2.5, seed=SEED, stream=STREAM)
+    np.testing.assert_array_equal(got, ref)
+    assert got.min() >= lo and got.max() <= hi
+
+
+def test_uniform_float64_uses_all_32_bits():
+    x = raw()
+    ref = -0.7 + (2.5 + 0.7) * (x.astype(np.float64) * 2.0**-32)
+    np.testing.assert_array_equal(fi.uniform(N, -0.7, 2.5, seed=SEED, stream=STREAM, dtype="float64"), ref)
+
+
+def test_normal_float32_against_float64_ndtri():
+    x = raw()
+    ref = special.ndtri(((x >> np.uint64(8)).astype(np.float64) + 0.5) * 2.0**-24)
+    got = fi.normal(N, seed=SEED, stream=STREAM)
+    assert ulps(got, ref, np.float32).max() <= NDTRI32_MAX_ULP
+    got2 = fi.normal(N, 1.5, 0.25, seed=SEED, stream=STREAM)
+    np.testing.assert_allclose(got2, 1.5 + 0.25 * ref, rtol=2e-6, atol=2e-6)
+
+
+def test_normal_float64_near_full_precision():
+    x = raw()
+    ref = special.ndtri((x.astype(np.float64) + 0.5) * 2.0**-32)
+    got = fi.normal(N, seed=SEED, stream=STREAM, dtype="float64")
+    # measured: max 5 ulp, 99th percentile 2 (scipy's ndtri carries ~1 ulp itself)
+    assert ulps(got, ref, np.float64).max() <= 6
+
+
+@njit
+def _all_normal32(out):
+    prm = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    for k in range(out.size):
+        out[k] = _normal32(np.uint64(k) << np.uint64(8), prm)
+
+
+def test_ndtri32_ulp_error_over_every_input():
+    """The float32 normal transform over all 2**24 inputs; the figure in the docs."""
+    out = np.empty(1 << 24, np.float32)
+    _all_normal32(out)
+    ref = special.ndtri((np.arange(1 << 24, dtype=np.float64) + 0.5) * 2.0**-24)
+    err = ulps(out, ref, np.float32)
+    assert err.max() <= NDTRI32_MAX_ULP
+    assert np.abs(out - ref).max() < 1e-6
+    assert out[0] == -out[-1]  # symmetric by construction
+
+
+@njit
+def _logs(x, out):
+    for i in range(x.size):
+        out[i] = logf(x[i])
+
+
+def test_logf_within_one_ulp():
+    x = np.exp(np.random.default_rng(0).uniform(math.log(1.2e-38), math.log(3e38), 1 << 20)).astype(np.float32)
+    out = np.empty_like(x)
+    _logs(x, out)
+    ref = np.log(x.astype(np.float64))
+    assert ulps(out, ref, np.float32).max() <= 1.0
+
+
+TRUNC_CASES = [(0.0, 1.0, -2.0, 2.0), (0.0, 1.0, 2.0, 3.0), (0.0, 1.0, -10.0, 0.5),
+               (0.0, 1.0, -10.0, -9.0), (1.0, 0.5, 1.5, 4.0), (0.0, 2.0, -math.inf, -1.0),
+               (0.0, 1.0, 30.0, 31.0)]
+
+
+@pytest.mark.parametrize("mean,std,a,b", TRUNC_CASES)
+def test_trunc_normal_against_float64_reference(mean, std, a, b):
+    x = raw()
+    al, be = (a - mean) / std, (b - mean) / std
+    sign = 1.0
+    if al + be > 0:  # documented reflection of intervals above the mean
+        al, be, sign = -be, -al, -1.0
+    got = fi.trunc_normal(N, mean, std, a, b, seed=SEED, stream=STREAM)
+    got64 = fi.trunc_normal(N, mean, std, a, b, seed=SEED, stream=STREAM, dtype="float64")
+    assert got.min() >= a and got.max() <= b and got64.min() >= a and got64.max() <= b
+    # float64: scipy's ppf of the documented u
+    u64 = (x.astype(np.float64) + 0.5) * 2.0**-32
+    ref64 = mean + sign * std * stats.truncnorm.ppf(u64, al, be)
+    np.testing.assert_allclose(got64, ref64, rtol=1e-9, atol=1e-9 * std)
+    # float32: u from the top 23 bits
+    u32 = ((x >> np.uint64(9)).astype(np.float64) + 0.5) * 2.0**-23
+    ref32 = mean + sign * std * stats.truncnorm.ppf(u32, al, be)
+    np.testing.assert_allclose(got, ref32, rtol=2e-5, atol=2e-5 * std)
+
+
+# ---------------------------------------------------------------- KS tests
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ks_uniform(dtype):
+    v = fi.uniform(N, -3.0, 5.0, seed=1, stream=dtype, dtype=dtype).astype(np.float64)
+    assert stats.kstest(v, stats.uniform(loc=-3, scale=8).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ks_normal(dtype):
+    v = fi.normal(N, 0.5, 2.0, seed=2, stream=dtype, dtype=dtype).astype(np.float64)
+    assert stats.kstest(v, stats.norm(loc=0.5, scale=2.0).cdf).pvalue > 1e-3
+    # moments: mean within 5 standard errors, std within 1%
+    assert abs(v.mean() - 0.5) < 5 * 2.0 / math.sqrt(N)
+    assert abs(v.std() / 2.0 - 1) < 0.01
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mean,std,a,b", TRUNC_CASES)
+def test_ks_trunc_normal(dtype, mean, std, a, b):
+    v = fi.trunc_normal(N, mean, std, a, b, seed=3, stream=dtype, dtype=dtype).astype(np.float64)
+    ref = stats.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
+    assert stats.kstest(v, ref.cdf).pvalue > 1e-3
+
+
+def test_ks_normal_tails_are_symmetric():
+    v = fi.normal(1_000_000, seed=4)
+    assert stats.kstest(-v, stats.norm.cdf).pvalue > 1e-3
+    assert v.min() < -4.5 and v.max() > 4.5  # the tails are reached
+
+
+def test_streams_and_seeds_are_independent():
+    a = fi.normal(N, seed=5, stream=0).astype(np.float64)
+    b = fi.normal(N, seed=5, stream=1).astype(np.float64)
+    c = fi.normal(N, seed=6, stream=0).astype(np.float64)
+    for x, y in ((a, b), (a, c)):
+        assert abs(np.corrcoef(x, y)[0, 1]) < 5 / math.sqrt(N)
+        assert stats.ks_2samp(x, y).pvalue > 1e-3
+    # neighbours in one stream are uncorrelated too
+    assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 5 / math.sqrt(N)
+
+
+# ---------------------------------------------------------------- 16-bit outputs
+def _round16(v32, dtype):
+    if dtype == "float16":
+        return v32.astype(np.float16)
+    import ml_dtypes
+    return v32.astype(ml_dtypes.bfloat16)
+
+
+@pytest.mark.parametrize("dtype", ["float16", pytest.param("bfloat16", marks=requires_bf16)])
+@pytest.mark.parametrize("fn,args", [(fi.uniform, (-1.0, 3.0)), (fi.normal, (0.2, 1.5)),
+                                     (fi.trunc_normal, (0.0, 1.0, -2.0, 2.0)),
+                                     (fi.kaiming_normal, ()), (fi.glorot_uniform, ())])
+def test_16bit_outputs_are_rounded_float32_values(dtype, fn, args):
+    shape = (257, 129)
+    v32 = fn(shape, *args, seed=8, stream="half", dtype="float32")
+    v16 = fn(shape, *args, seed=8, stream="half", dtype=dtype)
+    assert v16.dtype.name == dtype
+    np.testing.assert_array_equal(v16.view(np.uint16), _round16(v32, dtype).view(np.uint16))
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_every_dtype_has_right_moments(dtype):
+    v = fi.normal(N, 1.0, 3.0, seed=9, dtype=dtype).astype(np.float64)
+    assert abs(v.mean() - 1.0) < 5 * 3.0 / math.sqrt(N) + 0.01
+    assert abs(v.std() / 3.0 - 1) < 0.01
