@@ -1,0 +1,250 @@
+"""The ``fastinit`` command: ``bench``, ``info`` and ``make``."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+_SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16"}
+
+
+def _cmd_bench(args):
+    from . import bench
+    if args.device == "cuda":
+        print("fastinit bench: --device cuda needs the GPU backend, which this build does not "
+              "have yet (issue #4); run without --device for the CPU comparison", file=sys.stderr)
+        return 2
+    n = args.size or ((1 << 28) if args.full else (1 << 24))
+    repeat = 3 if args.full else 2
+    print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), "
+          f"best of {repeat}; comparing with NumPy and torch where installed", file=sys.stderr)
+    result = bench.run(n=n, repeat=repeat, progress=lambda s: print(f"  {s} ...", file=sys.stderr))
+    print(bench.format_table(result))
+    if args.json:
+        bench.save(result, args.json)
+        print(f"saved {args.json}", file=sys.stderr)
+    if args.plot:
+        bench.plot(result, args.plot)
+        print(f"saved {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _cmd_info(args):
+    import importlib.util
+
+    import numba
+
+    from . import __version__
+    from .bench import machine_info
+    info = machine_info()
+    for mod in ("torch", "ml_dtypes", "cupy", "scipy"):
+        if importlib.util.find_spec(mod) is None:
+            info[mod] = None
+        elif mod == "torch" and info.get("torch") is None:
+            import torch
+            info["torch"] = torch.__version__
+        elif mod != "torch":
+            info[mod] = getattr(__import__(mod), "__version__", "installed")
+    info["threading_layer_threads"] = numba.config.NUMBA_NUM_THREADS
+    info["gpu"] = _gpu_status()
+    info["fastinit"] = __version__
+    width = max(len(k) for k in info)
+    for k, v in info.items():
+        print(f"{k:<{width}}  {v if v is not None else 'not installed'}")
+    return 0
+
+
+def _gpu_status():
+    import shutil
+    import subprocess
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
+            if out:
+                return f"{out} (this build has no GPU backend yet: issue #4)"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "none found"
+
+
+def _parse_shape(text):
+    try:
+        dims = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError:
+        raise SystemExit(f"fastinit make: --shape must be comma-separated ints like 4096,4096; got {text!r}")
+    if not dims or any(d < 0 for d in dims):
+        raise SystemExit(f"fastinit make: --shape must be non-negative ints; got {text!r}")
+    return dims
+
+
+def _parse_params(items):
+    params = {}
+    for item in items or ():
+        if "=" not in item:
+            raise SystemExit(f"fastinit make: --param takes key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            params[k] = int(v) if v.lstrip("-").isdigit() else float(v)
+        except ValueError:
+            params[k] = v
+    return params
+
+
+def make(name, shape, path, dtype="float32", seed=0, stream=0, params=None, chunk_bytes=1 << 28,
+         progress=None):
+    """Write ``fastinit.<name>(shape, **params, dtype, seed, stream)`` to ``path``
+    (.npy or .safetensors), filled in row chunks of about ``chunk_bytes`` through
+    a memory map, atomically (temporary file + rename). Returns ``path``.
+
+    Chunks are shards along axis 0 (``global_shape``/``start``), so the file
+    holds exactly the values of the in-memory call.
+    """
+    import fastinit as fi
+    from .dispatch import resolve_dtype
+    params = dict(params or {})
+    fn_ = getattr(fi, f"{name}_", None)
+    if fn_ is None or name not in _MAKEABLE:
+        raise ValueError(f"unknown initializer {name!r}; choose one of {', '.join(sorted(_MAKEABLE))}")
+    dt = resolve_dtype(dtype)
+    shape = tuple(int(s) for s in shape)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npy", ".safetensors"):
+        raise ValueError(f"output file must end in .npy or .safetensors, got {path!r}")
+    # validate every argument on a tiny shard before touching the disk
+    probe_shape = (min(1, shape[0]),) + shape[1:] if shape else ()
+    if name not in _WHOLE:
+        fn_(np.empty(probe_shape, dt), **params, seed=seed, stream=stream,
+            **({"global_shape": shape, "start": (0,) * len(shape)} if name in _RANDOM else {}))
+    nbytes = math.prod(shape) * dt.itemsize
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastinit-", suffix=ext, dir=directory)
+    try:
+        if ext == ".npy":
+            header = _npy_header(dt, shape)
+        else:
+            meta = {"weight": {"dtype": _SAFETENSORS_DTYPES[dt.name], "shape": list(shape),
+                               "data_offsets": [0, nbytes]},
+                    "__metadata__": {"fastinit": json.dumps({"name": name, "seed": seed, "stream": stream,
+                                                             "params": params})}}
+            blob = json.dumps(meta, separators=(",", ":")).encode()
+            blob += b" " * (-len(blob) % 8)
+            header = len(blob).to_bytes(8, "little") + blob
+        total = len(header) + nbytes
+        try:
+            os.posix_fallocate(fd, 0, total)  # a full disk fails here, before any data is written
+        except OSError as e:
+            raise OSError(e.errno, f"cannot reserve {total:,} bytes for {path}: {e.strerror}") from None
+        os.write(fd, header)
+        if nbytes:
+            mm = np.memmap(tmp, dtype=dt, mode="r+", offset=len(header), shape=shape)
+            _fill_chunks(name, fn_, mm, shape, params, seed, stream, chunk_bytes, progress)
+            mm.flush()
+            del mm
+        os.fsync(fd)
+        os.close(fd)
+        fd = None
+        os.replace(tmp, path)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+_RANDOM = {"uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
+           "kaiming_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+           "lecun_uniform", "lecun_normal", "variance_scaling", "orthogonal", "sparse"}
+_WHOLE = {"orthogonal", "sparse", "eye", "dirac"}  # need the whole tensor at once
+_MAKEABLE = _RANDOM | {"constant", "ones", "zeros", "eye", "dirac"}
+
+
+def _npy_header(dt, shape):
+    from numpy.lib import format as npformat
+    import io
+    buf = io.BytesIO()
+    descr = npformat.dtype_to_descr(dt) if dt.name != "bfloat16" else "<V2"
+    if dt.name == "bfloat16":
+        raise ValueError(".npy cannot describe bfloat16; write .safetensors for bfloat16")
+    npformat.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _fill_chunks(name, fn_, mm, shape, params, seed, stream, chunk_bytes, progress):
+    if name in _WHOLE or len(shape) == 0:
+        kw = {"seed": seed, "stream": stream} if name in _RANDOM else {}
+        fn_(mm, **params, **kw)
+        if progress:
+            progress(1, 1)
+        return
+    row_bytes = max(1, mm.nbytes // max(shape[0], 1))
+    step = max(1, chunk_bytes // row_bytes)
+    kw = {"seed": seed, "stream": stream} if name in _RANDOM else {}
+    for r0 in range(0, shape[0], step):
+        r1 = min(shape[0], r0 + step)
+        shard = mm[r0:r1]
+        if name in _RANDOM:
+            fn_(shard, **params, **kw, global_shape=shape, start=(r0,) + (0,) * (len(shape) - 1))
+        else:
+            fn_(shard, **params)
+        if progress:
+            progress(r1, shape[0])
+
+
+def _cmd_make(args):
+    shape = _parse_shape(args.shape)
+    stream = int(args.stream) if args.stream.isdigit() else args.stream
+
+    def bar(done, total):
+        if sys.stderr.isatty() or args.progress:
+            w = 40
+            k = int(w * done / max(total, 1))
+            print(f"\r[{'#' * k}{'.' * (w - k)}] {done}/{total} rows", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+
+    try:
+        make(args.name, shape, args.output, dtype=args.dtype, seed=args.seed, stream=stream,
+             params=_parse_params(args.param), progress=bar)
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        print(f"fastinit make: {e}", file=sys.stderr)
+        return 2
+    print(args.output)
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="fastinit", description="Fast, reproducible weight initialization.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bench", help="compare fastinit with NumPy and torch on this machine")
+    b.add_argument("--full", action="store_true", help="1 GiB float32 per op and 3 repeats (slow)")
+    b.add_argument("--size", type=int, default=None, help="elements per op (default 2**24; --full 2**28)")
+    b.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    b.add_argument("--json", metavar="FILE", help="save the run as JSON")
+    b.add_argument("--plot", metavar="FILE.png", help="save a bar chart (matplotlib)")
+    b.set_defaults(fn=_cmd_bench)
+    i = sub.add_parser("info", help="versions, threads, SIMD level, GPU")
+    i.set_defaults(fn=_cmd_info)
+    m = sub.add_parser("make", help="write an initialized tensor to .npy or .safetensors")
+    m.add_argument("name", help="initializer, e.g. normal, kaiming_uniform, trunc_normal")
+    m.add_argument("--shape", required=True, help="e.g. 65536,65536")
+    m.add_argument("--dtype", default="float32", help="float32, float64, float16, bfloat16 (bf16)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--stream", default="0", help="int or name")
+    m.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
+                   help="initializer argument, e.g. -p std=0.02 -p mode=fan_out (repeatable)")
+    m.add_argument("-o", "--output", required=True, help="FILE.npy or FILE.safetensors")
+    m.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
+    m.set_defaults(fn=_cmd_make)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The fastinit command: make round-trips, atomic writes, clear errors; info; bench."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastinit as fi
+from fastinit import cli
+
+from conftest import requires_bf16
+
+
+def test_make_npy_round_trip_in_chunks(tmp_path):
+    out = tmp_path / "w.npy"
+    ticks = []
+    cli.make("normal", (1000, 77), str(out), seed=5, stream="enc.w", params={"std": 0.02},
+             chunk_bytes=4096, progress=lambda d, t: ticks.append(d))
+    assert len(ticks) > 10  # really filled in chunks
+    np.testing.assert_array_equal(np.load(out), fi.normal((1000, 77), std=0.02, seed=5, stream="enc.w"))
+
+
+@pytest.mark.parametrize("name,params", [("kaiming_uniform", {"a": 2.2360679775}), ("trunc_normal", {"a": -1.0}),
+                                         ("orthogonal", {"gain": 2.0}), ("sparse", {"sparsity": 0.5}),
+                                         ("eye", {}), ("glorot_normal", {})])
+def test_make_matches_in_memory_call(tmp_path, name, params):
+    out = tmp_path / "w.npy"
+    cli.make(name, (64, 48), str(out), seed=3, stream=1, params=params, chunk_bytes=1024)
+    kw = {"seed": 3, "stream": 1} if name != "eye" else {}
+    np.testing.assert_array_equal(np.load(out), getattr(fi, name)((64, 48), **params, **kw))
+
+
+@requires_bf16
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+def test_make_safetensors(tmp_path, dtype):
+    from safetensors.numpy import load_file
+    out = tmp_path / "w.safetensors"
+    cli.make("he_normal", (128, 96), str(out), dtype=dtype, seed=9, chunk_bytes=2048)
+    got = load_file(str(out))["weight"]
+    ref = fi.he_normal((128, 96), seed=9, dtype=dtype)
+    assert got.shape == ref.shape and got.dtype.itemsize == ref.dtype.itemsize
+    np.testing.assert_array_equal(got.view(np.uint8), ref.view(np.uint8))
+
+
+def test_cli_process_round_trip(tmp_path):
+    out = tmp_path / "n.npy"
+    r = subprocess.run([sys.executable, "-m", "fastinit.cli", "make", "normal", "--shape", "300,200",
+                        "--seed", "5", "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), fi.normal((300, 200), seed=5))
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["make", "gauss", "--shape", "4,4"], "unknown initializer"),
+    (["make", "normal", "--shape", "4,4", "-p", "std=-1"], "std must be > 0"),
+    (["make", "kaiming_normal", "--shape", "4", "-p", "mode=fan_avg"], "mode must be one of"),
+    (["make", "normal", "--shape", "4,4", "--dtype", "int8"], "dtype must be one of"),
+    (["make", "normal", "--shape", "4,4", "--dtype", "bf16"], ".npy cannot describe bfloat16"),
+])
+def test_make_bad_arguments_leave_no_file(tmp_path, capsys, argv, msg):
+    out = tmp_path / "bad.npy"
+    assert cli.main(argv + ["-o", str(out)]) == 2
+    assert msg in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_wrong_extension(tmp_path, capsys):
+    assert cli.main(["make", "normal", "--shape", "4,4", "-o", str(tmp_path / "w.pt")]) == 2
+    assert ".npy or .safetensors" in capsys.readouterr().err
+
+
+def test_make_full_disk_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
+    def no_space(fd, off, length):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    out = tmp_path / "big.npy"
+    assert cli.main(["make", "normal", "--shape", "64,64", "-o", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_failure_midway_keeps_old_file(tmp_path, monkeypatch):
+    out = tmp_path / "w.npy"
+    np.save(out, np.zeros(3))
+    calls = {"n": 0}
+    real = fi.normal_
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom")
+        return real(*a, **k)
+    monkeypatch.setattr(fi, "normal_", flaky)
+    with pytest.raises(RuntimeError):
+        cli.make("normal", (100, 10), str(out), chunk_bytes=400)
+    np.testing.assert_array_equal(np.load(out), np.zeros(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy"]
+
+
+def test_info_runs():
+    r = subprocess.run([sys.executable, "-m", "fastinit.cli", "info"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "simd" in r.stdout and "gpu" in r.stdout and "threads" in r.stdout
+
+
+def test_bench_smoke(tmp_path):
+    js, png = tmp_path / "b.json", tmp_path / "b.png"
+    assert cli.main(["bench", "--size", "65536", "--json", str(js), "--plot", str(png)]) == 0
+    result = json.loads(js.read_text())
+    ops = {(r["op"], r["dtype"]) for r in result["rows"]}
+    assert ("normal", "bfloat16") in ops and ("trunc_normal", "float32") in ops
+    assert all(r["fastinit_s"] > 0 and r["fill_s"] > 0 for r in result["rows"])
+    assert png.stat().st_size > 1000
+
+
+def test_bench_cuda_says_what_is_missing(capsys):
+    assert cli.main(["bench", "--device", "cuda"]) == 2
+    assert "issue #4" in capsys.readouterr().err
+
+
+def test_import_needs_no_optional_backend():
+    code = ("import sys, fastinit, numpy as np; fastinit.normal((8, 8), seed=0);"
+            "bad = [m for m in ('torch', 'cupy', 'dask', 'numba.cuda', 'ml_dtypes') if m in sys.modules];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
