@@ -1,0 +1,118 @@
+"""Initializer benchmarks: fastinit vs NumPy (Generator with dtype=/out=) vs torch
+(nn.init), with a parallel fill as the bandwidth reference in every group.
+
+Groups are ``op|size|dtype|device``. Run for real with
+``FASTINIT_BENCH=full python -m pytest benchmarks --benchmark-enable --benchmark-json=run.json``
+and render with ``python benchmarks/render.py run.json``.
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fastinit as fi
+from fastinit import bench
+
+from conftest import FULL
+
+SIZES = {"small": 1 << 20, "large": 1 << 28} if FULL else {"small": 1 << 12}
+DTYPES = ["float32", "bfloat16"]
+OPS = ["uniform", "normal", "trunc_normal", "kaiming_uniform", "xavier_normal", "orthogonal"]
+COLS = 1024
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())))
+    return torch
+
+
+def _shape(op, n):
+    if op == "orthogonal":  # QR is O(n^1.5): a square matrix of at most 2048**2
+        side = min(2048, int(math.isqrt(n)))
+        return (side, side)
+    return (n // COLS, COLS) if n >= COLS else (n,)
+
+
+def _fastinit(op, out):
+    k = math.sqrt(5)
+    return {"uniform": lambda: fi.uniform_(out, -1.0, 1.0, seed=1),
+            "normal": lambda: fi.normal_(out, seed=1),
+            "trunc_normal": lambda: fi.trunc_normal_(out, seed=1),
+            "kaiming_uniform": lambda: fi.kaiming_uniform_(out, a=k, seed=1),
+            "xavier_normal": lambda: fi.xavier_normal_(out, seed=1),
+            "orthogonal": lambda: fi.orthogonal_(out, seed=1)}[op]
+
+
+def _numpy(op, out):
+    rng = np.random.default_rng(1)
+    if out.dtype != np.float32:
+        return None
+    if op == "uniform":
+        return lambda: rng.random(out=out.reshape(-1), dtype=np.float32)
+    if op == "normal":
+        return lambda: rng.standard_normal(out=out.reshape(-1), dtype=np.float32)
+    return None  # NumPy has no truncated normal or fan-based initializers
+
+
+def _torchfn(op, t):
+    torch = _torch()
+    k = math.sqrt(5)
+    return {"uniform": lambda: t.uniform_(-1.0, 1.0),
+            "normal": lambda: t.normal_(),
+            "trunc_normal": lambda: torch.nn.init.trunc_normal_(t),
+            "kaiming_uniform": lambda: torch.nn.init.kaiming_uniform_(t, a=k),
+            "xavier_normal": lambda: torch.nn.init.xavier_normal_(t),
+            "orthogonal": lambda: torch.nn.init.orthogonal_(t)}[op]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("lib", ["fill", "fastinit", "numpy", "torch"])
+def test_init(benchmark, lib, op, dtype, size):
+    n = SIZES[size]
+    shape = _shape(op, n)
+    benchmark.group = f"{op}|{size}|{dtype}|cpu"
+    benchmark.extra_info.update(elements=math.prod(shape), lib=lib, op=op, dtype=dtype)
+    if lib == "torch":
+        torch = _torch()
+        if torch is None:
+            pytest.skip("torch is not installed")
+        if op == "orthogonal" and dtype == "bfloat16":
+            pytest.skip("torch's orthogonal_ fails on bfloat16 (no bfloat16 QR)")
+        t = torch.empty(shape, dtype=getattr(torch, dtype))
+        fn = _torchfn(op, t)
+    else:
+        out = np.empty(shape, fi.dispatch.resolve_dtype(dtype))
+        if lib == "fill":
+            fn = lambda: bench.parallel_fill(out)  # noqa: E731
+        elif lib == "fastinit":
+            fn = _fastinit(op, out)
+        else:
+            fn = _numpy(op, out)
+            if fn is None:
+                pytest.skip(f"NumPy has no {op} for {dtype}")
+    fn()  # warm-up outside the timing: JIT (timed on its own below), page faults
+    benchmark.pedantic(fn, rounds=3 if FULL else 1, iterations=1)
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_jit_first_call(benchmark, cache, tmp_path_factory):
+    """First-call latency in a fresh interpreter: cold = empty Numba cache (compile),
+    warm = the cache a previous process left."""
+    benchmark.group = "jit|first-call|float32|cpu"
+    d = tmp_path_factory.mktemp("numba-cache")
+    if cache == "warm":
+        bench.jit_latency(cache_dir=d)
+
+    def once():
+        return bench.jit_latency(cache_dir=d if cache == "warm" else tmp_path_factory.mktemp("cold"))
+
+    imp, first = benchmark.pedantic(once, rounds=1, iterations=1)
+    benchmark.extra_info.update(import_s=imp, first_call_s=first)
+    assert first > 0
