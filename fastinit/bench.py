@@ -80,7 +80,7 @@ def _cases(n, dtype, torch):
     np_out = np.empty(n, np.float32) if dtype == "float32" else None
     t = t2 = None
     if torch is not None:
-        tdt = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+        tdt = getattr(torch, dtype)
         t = torch.empty(n, dtype=tdt)
         t2 = t[: rows * cols].view(rows, cols)
     k = math.sqrt(5)

@@ -23,7 +23,9 @@ def _cmd_bench(args):
     repeat = 3 if args.full else 2
     print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), "
           f"best of {repeat}; comparing with NumPy and torch where installed", file=sys.stderr)
-    result = bench.run(n=n, repeat=repeat, progress=lambda s: print(f"  {s} ...", file=sys.stderr))
+    dtypes = ("float32", "bfloat16", "float16") if args.full else ("float32", "bfloat16")
+    result = bench.run(n=n, dtypes=dtypes, repeat=repeat,
+                       progress=lambda s: print(f"  {s} ...", file=sys.stderr))
     print(bench.format_table(result))
     if args.json:
         bench.save(result, args.json)
@@ -223,7 +225,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="fastinit", description="Fast, reproducible weight initialization.")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bench", help="compare fastinit with NumPy and torch on this machine")
-    b.add_argument("--full", action="store_true", help="1 GiB float32 per op and 3 repeats (slow)")
+    b.add_argument("--full", action="store_true", help="1 GiB float32 per op, float16 too, 3 repeats (slow)")
     b.add_argument("--size", type=int, default=None, help="elements per op (default 2**24; --full 2**28)")
     b.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     b.add_argument("--json", metavar="FILE", help="save the run as JSON")

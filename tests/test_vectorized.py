@@ -1,0 +1,33 @@
+"""The hot loops must stay SIMD: a structural check of the generated code (no timing)."""
+import platform
+
+import llvmlite.binding as ll
+import numba
+import numpy as np
+import pytest
+from numba import njit, types
+
+from fastinit import distributions as D
+from fastinit.cpu import fill
+
+X86_AVX2 = platform.machine() in ("x86_64", "AMD64") and ll.get_host_cpu_features().get("avx2", False)
+
+
+@pytest.mark.skipif(not X86_AVX2, reason="checks x86 AVX2/AVX-512 code generation")
+@pytest.mark.parametrize("dist,kind,dtype", [(D.UNIFORM, fill.KIND_F32, np.float32),
+                                             (D.NORMAL, fill.KIND_F32, np.float32),
+                                             (D.NORMAL, fill.KIND_BF16, np.uint16),
+                                             (D.TRUNC_NORMAL, fill.KIND_F32, np.float32)])
+def test_fill_kernel_is_vectorized(dist, kind, dtype):
+    # an uncached twin of the kernel: Numba disables inspection of cached code
+    twin = njit(error_model="numpy")(fill.fill_rows.py_func)
+    out = np.empty((1, 64), dtype)
+    sig = (numba.typeof(out), numba.typeof(np.zeros(1, np.uint64))) + fill._FILL_SCALARS + (
+        types.literal(dist), types.literal(kind))
+    twin.compile(sig)
+    asm = twin.inspect_asm(sig)
+    vec = asm.count("ymm") + asm.count("zmm")
+    assert vec > 100, "the fill loop no longer vectorizes"
+    assert asm.count("vpmuludq") >= 20, "Philox multiplies are no longer vector vpmuludq"
+    if dist == D.NORMAL:
+        assert "vsqrtps" in asm and "vdivps" in asm, "the Box-Muller math is not vectorized"
