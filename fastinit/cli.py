@@ -24,7 +24,10 @@ def _cmd_bench(args):
     print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), "
           f"best of {repeat}; comparing with NumPy and torch where installed", file=sys.stderr)
     dtypes = ("float32", "bfloat16", "float16") if args.full else ("float32", "bfloat16")
-    result = bench.run(n=n, dtypes=dtypes, repeat=repeat,
+    if args.dtypes:
+        dtypes = tuple(args.dtypes.split(","))
+    ops = tuple(args.ops.split(",")) if args.ops else None
+    result = bench.run(n=n, dtypes=dtypes, repeat=args.repeat or repeat, ops=ops,
                        progress=lambda s: print(f"  {s} ...", file=sys.stderr))
     print(bench.format_table(result))
     if args.json:
@@ -227,6 +230,9 @@ def main(argv=None):
     b = sub.add_parser("bench", help="compare fastinit with NumPy and torch on this machine")
     b.add_argument("--full", action="store_true", help="1 GiB float32 per op, float16 too, 3 repeats (slow)")
     b.add_argument("--size", type=int, default=None, help="elements per op (default 2**24; --full 2**28)")
+    b.add_argument("--ops", help="comma-separated subset: uniform,normal,trunc_normal,kaiming_uniform,xavier_normal")
+    b.add_argument("--dtypes", help="comma-separated subset of float32,bfloat16,float16")
+    b.add_argument("--repeat", type=int, default=None, help="timed calls per op (best is kept)")
     b.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     b.add_argument("--json", metavar="FILE", help="save the run as JSON")
     b.add_argument("--plot", metavar="FILE.png", help="save a bar chart (matplotlib)")

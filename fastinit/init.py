@@ -298,7 +298,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
 # ------------------------------------------------------------------ deterministic fills
 def constant_(tensor, val):
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``)."""
-    arr, kind = as_target(tensor)
+    arr, _ = as_target(tensor)
     v = float(val) if isinstance(val, numbers.Real) and not isinstance(val, bool) else None
     if v is None:
         raise TypeError(f"val must be a real number, got {val!r}")
@@ -311,9 +311,11 @@ def _view_float(tensor, arr):
     if arr.dtype == np.uint16:
         if isinstance(tensor, np.ndarray):
             return tensor
-        import ml_dtypes
         import torch
-        return arr.view(np.float16 if tensor.dtype == torch.float16 else ml_dtypes.bfloat16)
+        if tensor.dtype == torch.float16:
+            return arr.view(np.float16)
+        import ml_dtypes
+        return arr.view(ml_dtypes.bfloat16)
     return arr
 
 

@@ -115,6 +115,13 @@ def test_bench_smoke(tmp_path):
     assert png.stat().st_size > 1000
 
 
+def test_bench_run_float16():
+    from fastinit import bench
+    result = bench.run(n=8192, dtypes=("float16",), repeat=1, ops=("uniform", "normal"))
+    assert [r["op"] for r in result["rows"]] == ["uniform", "normal"]
+    assert "float16" in bench.format_table(result)
+
+
 def test_bench_cuda_says_what_is_missing(capsys):
     assert cli.main(["bench", "--device", "cuda"]) == 2
     assert "issue #4" in capsys.readouterr().err
