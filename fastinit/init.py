@@ -19,6 +19,7 @@ and ``stream`` omitted, the stream is 0.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import threading
@@ -79,6 +80,50 @@ def _words(seed, stream):
     elif stream is None:
         stream = 0
     return key_words(seed, stream)
+
+
+# ------------------------------------------------------------------ numpydoc sections
+_TENSOR_DOC = ("tensor : numpy.ndarray or torch.Tensor (CPU)\n"
+               "    Written in place: float16, bfloat16 (ml_dtypes), float32 or float64, C-contiguous, writable.")
+_RANDOM_DOC = """seed : int in [0, 2**64), optional
+    Philox key. None: the default generator (``manual_seed``).
+stream : int in [0, 2**64) or str, optional
+    Stream id; a str maps through ``stream_id``. Default: 0 when ``seed`` is given,
+    else the default generator's next stream.
+global_shape : tuple of int, optional
+    Shape of the full (logical) tensor when ``tensor`` is a shard of it; fans
+    are computed from it.
+start : tuple of int, optional
+    Index, on each axis of ``global_shape``, of the shard's first element."""
+_TAIL_DOC = """
+Returns
+-------
+tensor
+    The argument, filled in place.
+
+Raises
+------
+ValueError, TypeError
+    For any bad argument, naming it and the allowed values, before anything is written.
+
+Notes
+-----
+Reproducible: each value is a function of ``(seed, stream, logical index)`` only
+(``fastinit._stream``): the same bits for any thread count, tiling or sharding."""
+
+
+def _numpydoc(random=True, **params):
+    """Append numpydoc Parameters/Returns/Raises/Notes sections to an initializer."""
+    def deco(fn):
+        lines = [_TENSOR_DOC] + [f"{k} : {v}" for k, v in params.items()]  # "type\n    text"
+        if random:
+            lines.append(_RANDOM_DOC)
+        body = "Parameters\n----------\n" + "\n".join(lines) + "\n" + (
+            _TAIL_DOC if random else _TAIL_DOC.split("\nNotes")[0])
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        fn.__doc__ = doc + "\n\n" + body
+        return fn
+    return deco
 
 
 # ------------------------------------------------------------------ argument checks
@@ -199,6 +244,7 @@ def random_bits(shape, *, seed, stream=0, offset=0):
 
 
 # ------------------------------------------------------------------ base distributions
+@_numpydoc(a="float\n    Lower bound (finite).", b="float\n    Upper bound (finite, > a).")
 def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None, start=None):
     """Fill ``tensor`` with U(a, b): ``a + (b - a) * u``, ``u = (x >> 8) 2**-24``
     (float64: ``u = x 2**-32``) from raw word ``x`` of each element.
@@ -212,6 +258,7 @@ def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None,
     return _fill(tensor, D.UNIFORM, (a, b - a), seed, stream, global_shape, start)
 
 
+@_numpydoc(mean="float\n    Mean (finite).", std="float\n    Standard deviation (finite, > 0).")
 def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=None, global_shape=None, start=None):
     """Fill ``tensor`` with N(mean, std**2).
 
@@ -271,6 +318,7 @@ def _trunc_params(mean, std, a, b):
     return (pa, qa, d, mean, sign * std, a, b), wide
 
 
+@_numpydoc(mean="float", std="float\n    > 0.", a="float\n    Absolute lower bound (may be -inf).", b="float\n    Absolute upper bound (> a, may be inf).")
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=None,
                   global_shape=None, start=None):
     """Fill ``tensor`` with N(mean, std**2) truncated to [a, b] (absolute bounds, as torch).
@@ -296,6 +344,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
 
 
 # ------------------------------------------------------------------ deterministic fills
+@_numpydoc(random=False, val="float")
 def constant_(tensor, val):
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``)."""
     arr, _ = as_target(tensor)
@@ -319,16 +368,19 @@ def _view_float(tensor, arr):
     return arr
 
 
+@_numpydoc(random=False)
 def ones_(tensor):
     """Fill ``tensor`` with 1 (``torch.nn.init.ones_``)."""
     return constant_(tensor, 1.0)
 
 
+@_numpydoc(random=False)
 def zeros_(tensor):
     """Fill ``tensor`` with 0 (``torch.nn.init.zeros_``)."""
     return constant_(tensor, 0.0)
 
 
+@_numpydoc(random=False)
 def eye_(tensor):
     """Identity in a 2-D ``tensor`` (``torch.nn.init.eye_``); ones on the main diagonal."""
     arr, _ = as_target(tensor)
@@ -341,6 +393,7 @@ def eye_(tensor):
     return tensor
 
 
+@_numpydoc(random=False, groups="int\n    Number of groups; ``tensor.shape[0]`` must be divisible by it.")
 def dirac_(tensor, groups=1):
     """Dirac delta in a 3-, 4- or 5-D conv weight (``torch.nn.init.dirac_``):
     ``w[g*out_per_group + d, d, center...] = 1`` for each group ``g`` and
@@ -363,6 +416,7 @@ def dirac_(tensor, groups=1):
 
 
 # ------------------------------------------------------------------ torch's fan-based initializers
+@_numpydoc(gain="float\n    Scaling factor (``calculate_gain``).")
 def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
     """Glorot uniform, torch layout ``(out, in, *k)``: U(-l, l), ``l = gain sqrt(6/(fan_in+fan_out))``.
 
@@ -380,6 +434,7 @@ def _fill_sym_uniform(tensor, bound, seed, stream, global_shape, start):
     return uniform_(tensor, -bound, bound, seed=seed, stream=stream, global_shape=global_shape, start=start)
 
 
+@_numpydoc(gain="float\n    Scaling factor (``calculate_gain``).")
 def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
     """Glorot normal, torch layout: N(0, std**2), ``std = gain sqrt(2/(fan_in+fan_out))``.
 
@@ -408,6 +463,7 @@ def _kaiming_std(tensor, a, mode, nonlinearity, global_shape):
     return gain / math.sqrt(max(fan, 1))
 
 
+@_numpydoc(a="float\n    Negative slope of the leaky_relu that follows.", mode='{"fan_in", "fan_out"}', nonlinearity="str\n    See ``calculate_gain``.")
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
                      stream=None, global_shape=None, start=None):
     """He uniform, torch layout: U(-bound, bound), ``bound = gain sqrt(3 / fan)``,
@@ -420,6 +476,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, s
     return _fill_sym_uniform(tensor, math.sqrt(3.0) * std, seed, stream, global_shape, start)
 
 
+@_numpydoc(a="float\n    Negative slope of the leaky_relu that follows.", mode='{"fan_in", "fan_out"}', nonlinearity="str\n    See ``calculate_gain``.")
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
                     stream=None, global_shape=None, start=None):
     """He normal, torch layout: N(0, std**2), ``std = gain / sqrt(fan)``.
@@ -435,6 +492,7 @@ _VS_MODES = ("fan_in", "fan_out", "fan_avg")
 _VS_DISTS = ("truncated_normal", "normal", "uniform", "untruncated_normal")
 
 
+@_numpydoc(scale="float\n    > 0.", mode='{"fan_in", "fan_out", "fan_avg"}', distribution='{"truncated_normal", "normal", "untruncated_normal", "uniform"}', in_axis="int\n    Axis of the inputs (default -2, Keras/JAX layout).", out_axis="int\n    Axis of the outputs (default -1).")
 def variance_scaling_(tensor, scale, mode, distribution, *, in_axis=-2, out_axis=-1, seed=None,
                       stream=None, global_shape=None, start=None):
     """Variance scaling with JAX's semantics (``jax.nn.initializers.variance_scaling``).
@@ -484,6 +542,7 @@ he_normal_ = _vs("he_normal_", 2.0, "fan_in", "truncated_normal")
 
 
 # ------------------------------------------------------------------ orthogonal and sparse
+@_numpydoc(gain="float\n    Scaling factor.")
 def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
     """(Semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_(tensor, gain)``.
 
@@ -518,6 +577,7 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
     return tensor
 
 
+@_numpydoc(sparsity="float in [0, 1)\n    Fraction of zeros in each column.", std="float\n    > 0.")
 def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=None, start=None):
     """2-D sparse matrix as ``torch.nn.init.sparse_``: N(0, std**2) values with exactly
     ``ceil(sparsity * rows)`` zeros in every column.
