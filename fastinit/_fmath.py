@@ -163,12 +163,21 @@ def logf(x):
 
 # Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011),
 # single-precision coefficients: erfinv(x) = x * P(w), w = -log((1-x)(1+x)).
-_C = (F32(2.81022636e-08), F32(3.43273939e-07), F32(-3.5233877e-06), F32(-4.39150654e-06),
-      F32(0.00021858087), F32(-0.00125372503), F32(-0.00417768164), F32(0.246640727),
-      F32(1.50140941))
-_T = (F32(-0.000200214257), F32(0.000100950558), F32(0.00134934322), F32(-0.00367342844),
-      F32(0.00573950773), F32(-0.0076224613), F32(0.00943887047), F32(1.00167406),
-      F32(2.83297682))
+_GILES_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                  0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_GILES_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+               0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+_C = tuple(F32(c) for c in _GILES_CENTRAL)  # float32 copies for the float32 path
+_T = tuple(F32(c) for c in _GILES_TAIL)
+
+
+@njit(inline="always")
+def horner(c, a):
+    """``c[0] a**8 + ... + c[8]`` by Horner's rule for the 9 Giles coefficients,
+    highest first. Straight-line on purpose: a loop here, once inlined, trips
+    Numba's SSA check (NumbaIRAssumptionWarning)."""
+    return c[8] + (c[7] + (c[6] + (c[5] + (c[4] + (c[3] + (c[2] + (c[1] + c[0] * a) * a) * a) * a)
+                                              * a) * a) * a) * a
 _SQRT2_F32 = F32(math.sqrt(2.0))
 
 
@@ -183,26 +192,8 @@ def ndtri_pq(x, t):
     stays branch-free and vectorizes.
     """
     w = -logf(t)
-    a = w - F32(2.5)
-    p1 = _C[0]
-    p1 = _C[1] + p1 * a
-    p1 = _C[2] + p1 * a
-    p1 = _C[3] + p1 * a
-    p1 = _C[4] + p1 * a
-    p1 = _C[5] + p1 * a
-    p1 = _C[6] + p1 * a
-    p1 = _C[7] + p1 * a
-    p1 = _C[8] + p1 * a
-    b = np.sqrt(w) - F32(3.0)
-    p2 = _T[0]
-    p2 = _T[1] + p2 * b
-    p2 = _T[2] + p2 * b
-    p2 = _T[3] + p2 * b
-    p2 = _T[4] + p2 * b
-    p2 = _T[5] + p2 * b
-    p2 = _T[6] + p2 * b
-    p2 = _T[7] + p2 * b
-    p2 = _T[8] + p2 * b
+    p1 = horner(_C, w - F32(2.5))
+    p2 = horner(_T, np.sqrt(w) - F32(3.0))
     # a Python conditional here becomes a phi node that Numba's inliner mis-scopes
     # (NumbaIRAssumptionWarning); select_f32 is one vblendvps
     p = select_f32(w < F32(5.0), p1, p2)
@@ -259,27 +250,9 @@ def ndtri_pq64(p, q):
     w = -math.log(4.0 * p * q)
     if w < 16.0:
         if w < 5.0:
-            a = w - 2.5
-            r = 2.81022636e-08
-            r = 3.43273939e-07 + r * a
-            r = -3.5233877e-06 + r * a
-            r = -4.39150654e-06 + r * a
-            r = 0.00021858087 + r * a
-            r = -0.00125372503 + r * a
-            r = -0.00417768164 + r * a
-            r = 0.246640727 + r * a
-            r = 1.50140941 + r * a
+            r = horner(_GILES_CENTRAL, w - 2.5)
         else:
-            b = math.sqrt(w) - 3.0
-            r = -0.000200214257
-            r = 0.000100950558 + r * b
-            r = 0.00134934322 + r * b
-            r = -0.00367342844 + r * b
-            r = 0.00573950773 + r * b
-            r = -0.0076224613 + r * b
-            r = 0.00943887047 + r * b
-            r = 1.00167406 + r * b
-            r = 2.83297682 + r * b
+            r = horner(_GILES_TAIL, math.sqrt(w) - 3.0)
         z = _SQRT2 * (r * x)
     else:
         big_l = -2.0 * math.log(min(p, q))
