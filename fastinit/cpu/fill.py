@@ -4,8 +4,10 @@ One kernel, ``fill_rows``, fills any region of a logical tensor: the output is s
 as ``rows x cols`` (C-contiguous) and row ``r`` holds the logical elements
 ``starts[r] .. starts[r] + cols - 1``. An unsharded tensor is one row; a shard of
 an N-D tensor is one row per run along its last axis. Inside a row, the head and
-tail (logical index not a multiple of 4) go element by element, and the body goes
-block by block in a loop LLVM vectorizes (AVX2 here: ``vpmuludq`` on ymm).
+tail (logical index not a multiple of 4) go element by element; the body goes
+block by block in vectorized loops (AVX2 here: ``vpmuludq`` on ymm): one fused
+loop for cheap samplers (uniform, raw bits), two passes over an L1 tile for the
+costly ones (see ``_run``). ``tests/test_vectorized.py`` checks the generated code.
 
 Why Python threads and not ``parallel=True``
 --------------------------------------------
