@@ -47,8 +47,6 @@ TRUNC_NORMAL = 2
 TRUNC_NORMAL_WIDE = 3
 BITS = 9  # raw words (random_bits): no transform
 
-DIST = {"uniform": UNIFORM, "normal": NORMAL, "truncated_normal": TRUNC_NORMAL}
-
 _2M24 = F32(2.0 ** -24)
 _2M23 = F32(2.0 ** -23)
 _2M32 = 2.0 ** -32

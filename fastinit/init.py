@@ -30,7 +30,7 @@ from . import distributions as D
 from ._stream import check_offset, check_seed, key_words, stream_id
 from .cpu import fill as _cpu
 from .dispatch import as_target, resolve_dtype
-from .fans import KERAS_AXES, TORCH_AXES, calculate_gain, compute_fans
+from .fans import TORCH_AXES, calculate_gain, compute_fans
 
 __all__ = [
     "manual_seed", "initial_seed", "random_bits",
