@@ -20,7 +20,7 @@ FULL = os.environ.get("FASTINIT_BENCH") == "full"
 
 SIZES = {"small": 1 << 20, "large": 1 << 28} if FULL else {"small": 1 << 12}
 DTYPES = ["float32", "bfloat16"]
-OPS = ["uniform", "normal", "trunc_normal", "kaiming_uniform", "xavier_normal", "orthogonal"]
+OPS = list(bench.OPS)
 COLS = 1024
 
 
@@ -40,38 +40,6 @@ def _shape(op, n):
     return (n // COLS, COLS) if n >= COLS else (n,)
 
 
-def _fastinit(op, out):
-    k = math.sqrt(5)
-    return {"uniform": lambda: fi.uniform_(out, -1.0, 1.0, seed=1),
-            "normal": lambda: fi.normal_(out, seed=1),
-            "trunc_normal": lambda: fi.trunc_normal_(out, seed=1),
-            "kaiming_uniform": lambda: fi.kaiming_uniform_(out, a=k, seed=1),
-            "xavier_normal": lambda: fi.xavier_normal_(out, seed=1),
-            "orthogonal": lambda: fi.orthogonal_(out, seed=1)}[op]
-
-
-def _numpy(op, out):
-    rng = np.random.default_rng(1)
-    if out.dtype != np.float32:
-        return None
-    if op == "uniform":
-        return lambda: rng.random(out=out.reshape(-1), dtype=np.float32)
-    if op == "normal":
-        return lambda: rng.standard_normal(out=out.reshape(-1), dtype=np.float32)
-    return None  # NumPy has no truncated normal or fan-based initializers
-
-
-def _torchfn(op, t):
-    torch = _torch()
-    k = math.sqrt(5)
-    return {"uniform": lambda: t.uniform_(-1.0, 1.0),
-            "normal": lambda: t.normal_(),
-            "trunc_normal": lambda: torch.nn.init.trunc_normal_(t),
-            "kaiming_uniform": lambda: torch.nn.init.kaiming_uniform_(t, a=k),
-            "xavier_normal": lambda: torch.nn.init.xavier_normal_(t),
-            "orthogonal": lambda: torch.nn.init.orthogonal_(t)}[op]
-
-
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", OPS)
@@ -88,15 +56,15 @@ def test_init(benchmark, lib, op, dtype, size):
         if op == "orthogonal" and dtype == "bfloat16":
             pytest.skip("torch's orthogonal_ fails on bfloat16 (no bfloat16 QR)")
         t = torch.empty(shape, dtype=getattr(torch, dtype))
-        fn = _torchfn(op, t)
+        fn = bench.torch_op(op, t)
     else:
         out = np.empty(shape, fi.dispatch.resolve_dtype(dtype))
         if lib == "fill":
             fn = lambda: bench.parallel_fill(out)  # noqa: E731
         elif lib == "fastinit":
-            fn = _fastinit(op, out)
+            fn = bench.fastinit_op(op, out)
         else:
-            fn = _numpy(op, out)
+            fn = bench.numpy_op(op, out)
             if fn is None:
                 pytest.skip(f"NumPy has no {op} for {dtype}")
     fn()  # warm-up outside the timing: JIT (timed on its own below), page faults

@@ -6,7 +6,6 @@ Runs the call in a fresh process and reads ru_maxrss; the budget is
 output + 1% + 64 MiB (issue #2). Prints one line and exits non-zero over budget.
 """
 import json
-import resource
 import subprocess
 import sys
 

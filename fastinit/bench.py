@@ -8,6 +8,7 @@ Timings are best-of-``repeat`` wall times of one call on a pre-allocated output
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -68,44 +69,44 @@ def _torch():
     return torch
 
 
-def _cases(n, dtype, torch):
-    """(op, fastinit fn, numpy fn or None, torch fn or None) on shared outputs."""
-    import ml_dtypes  # noqa: F401 (bfloat16 dtype)
-    np_dtype = fi.dispatch.resolve_dtype(dtype)
-    out = np.empty(n, np_dtype)
-    rng = np.random.default_rng(0)
-    cols = 4096
-    rows = n // cols
-    w = out[: rows * cols].reshape(rows, cols)
-    np_out = np.empty(n, np.float32) if dtype == "float32" else None
-    t = t2 = None
-    if torch is not None:
-        tdt = getattr(torch, dtype)
-        t = torch.empty(n, dtype=tdt)
-        t2 = t[: rows * cols].view(rows, cols)
+#: every op the comparison knows; ``run`` skips orthogonal by default (QR is O(n**1.5))
+OPS = ("uniform", "normal", "trunc_normal", "kaiming_uniform", "xavier_normal", "orthogonal")
+QUICK_OPS = OPS[:-1]
+
+
+def fastinit_op(op, out):
+    """The fastinit call of ``op`` on ``out`` (a 2-D array for the fan-based ops)."""
     k = math.sqrt(5)
+    return {"uniform": lambda: fi.uniform_(out, -1.0, 1.0, seed=1),
+            "normal": lambda: fi.normal_(out, seed=1),
+            "trunc_normal": lambda: fi.trunc_normal_(out, seed=1),
+            "kaiming_uniform": lambda: fi.kaiming_uniform_(out, a=k, seed=1),
+            "xavier_normal": lambda: fi.xavier_normal_(out, seed=1),
+            "orthogonal": lambda: fi.orthogonal_(out, seed=1)}[op]
 
-    def np_case(f):
-        return (lambda: f()) if np_out is not None else None
 
-    cases = [
-        ("uniform", lambda: fi.uniform_(out, -1.0, 1.0, seed=1),
-         np_case(lambda: rng.random(out=np_out, dtype=np.float32)),
-         (lambda: t.uniform_(-1.0, 1.0)) if t is not None else None),
-        ("normal", lambda: fi.normal_(out, seed=1),
-         np_case(lambda: rng.standard_normal(out=np_out, dtype=np.float32)),
-         (lambda: t.normal_()) if t is not None else None),
-        ("trunc_normal", lambda: fi.trunc_normal_(out, seed=1),
-         None,  # NumPy has no truncated normal sampler
-         (lambda: torch.nn.init.trunc_normal_(t)) if t is not None else None),
-        ("kaiming_uniform", lambda: fi.kaiming_uniform_(w, a=k, seed=1),
-         None,
-         (lambda: torch.nn.init.kaiming_uniform_(t2, a=k)) if t is not None else None),
-        ("xavier_normal", lambda: fi.xavier_normal_(w, seed=1),
-         None,
-         (lambda: torch.nn.init.xavier_normal_(t2)) if t is not None else None),
-    ]
-    return out, cases
+def numpy_op(op, out):
+    """NumPy's best way (``Generator`` with ``dtype=``/``out=``), or None where NumPy
+    has no such sampler (truncated normal, fan-based, orthogonal) or dtype."""
+    if out.dtype != np.float32 or op not in ("uniform", "normal"):
+        return None
+    rng = np.random.default_rng(1)
+    flat = out.reshape(-1)
+    if op == "uniform":
+        return lambda: rng.random(out=flat, dtype=np.float32)
+    return lambda: rng.standard_normal(out=flat, dtype=np.float32)
+
+
+def torch_op(op, t):
+    """torch's call of ``op`` on tensor ``t`` (``Tensor.*_`` / ``torch.nn.init``)."""
+    import torch
+    k = math.sqrt(5)
+    return {"uniform": lambda: t.uniform_(-1.0, 1.0),
+            "normal": lambda: t.normal_(),
+            "trunc_normal": lambda: torch.nn.init.trunc_normal_(t),
+            "kaiming_uniform": lambda: torch.nn.init.kaiming_uniform_(t, a=k),
+            "xavier_normal": lambda: torch.nn.init.xavier_normal_(t),
+            "orthogonal": lambda: torch.nn.init.orthogonal_(t)}[op]
 
 
 def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=None):
@@ -114,20 +115,21 @@ def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=
     if torch is not None:
         torch.set_num_threads(numba.get_num_threads())
     rows = []
+    cols = min(4096, n)
+    shape = (n // cols, cols)  # 2-D, so the fan-based ops have fans
     for dtype in dtypes:
-        out, cases = _cases(n, dtype, torch)
-        t_fill = best_time(lambda: parallel_fill(out), repeat)
-        for op, f_fi, f_np, f_t in cases:
-            if ops and op not in ops:
-                continue
+        out = np.empty(shape, fi.dispatch.resolve_dtype(dtype))
+        t = torch.empty(shape, dtype=getattr(torch, dtype)) if torch is not None else None
+        t_fill = best_time(functools.partial(parallel_fill, out), repeat)
+        for op in ops or QUICK_OPS:
             if progress:
                 progress(f"{op} {dtype}")
-            r = {"op": op, "dtype": dtype, "n": n, "device": "cpu",
-                 "fill_s": t_fill, "fastinit_s": best_time(f_fi, repeat),
-                 "numpy_s": best_time(f_np, repeat) if f_np else None,
-                 "torch_s": best_time(f_t, repeat) if f_t else None}
-            rows.append(r)
-        del out
+            f_np = numpy_op(op, out)
+            rows.append({"op": op, "dtype": dtype, "n": out.size, "device": "cpu", "fill_s": t_fill,
+                         "fastinit_s": best_time(fastinit_op(op, out), repeat),
+                         "numpy_s": best_time(f_np, repeat) if f_np else None,
+                         "torch_s": best_time(torch_op(op, t), repeat) if t is not None else None})
+        del out, t
     return {"machine": machine_info(), "rows": rows,
             "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.run()"}
 

@@ -173,11 +173,11 @@ def _region(shape, global_shape, start):
     return g, s
 
 
-def _runs(shape, gshape, start, offset=0):
+def _runs(shape, gshape, start):
     """(rows, cols, starts): the shard as rows of contiguous logical indices."""
     nd = len(shape)
     if nd == 0:
-        return 1, 1, np.array([offset], np.uint64)
+        return 1, 1, np.zeros(1, np.uint64)
     if math.prod(gshape) > (1 << 64):
         raise ValueError(f"global_shape {gshape} has more than 2**64 elements")
     # merge trailing axes the shard spans fully: they form one contiguous run
@@ -188,7 +188,7 @@ def _runs(shape, gshape, start, offset=0):
     lead = shape[:k]
     rows = math.prod(lead)
     gstrides = [math.prod(gshape[j + 1:]) for j in range(nd)]
-    base = offset + sum(start[j] * gstrides[j] for j in range(nd))
+    base = sum(start[j] * gstrides[j] for j in range(nd))
     starts = np.full(max(rows, 1), base % (1 << 64), dtype=np.uint64)
     if rows and lead:
         idx = np.indices(lead, dtype=np.uint64).reshape(len(lead), -1)
@@ -211,12 +211,10 @@ def _fill(tensor, dist, prm, seed, stream, global_shape, start, name="tensor"):
     return tensor
 
 
-def _shape_of(tensor):
-    return tuple(tensor.shape)
-
-
 def _fan_shape(tensor, global_shape):
-    return _check_shape(global_shape, "global_shape") if global_shape is not None else _shape_of(tensor)
+    """Shape the fans come from; checks ``tensor`` first so a bad output gets its own error."""
+    arr, _ = as_target(tensor)
+    return _check_shape(global_shape, "global_shape") if global_shape is not None else arr.shape
 
 
 # ------------------------------------------------------------------ raw bits
@@ -422,16 +420,28 @@ def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=No
 
     torch equivalent: ``torch.nn.init.xavier_uniform_(tensor, gain)``.
     """
+    std = _xavier_std(tensor, gain, global_shape)
+    return _fill_scaled(tensor, D.UNIFORM, math.sqrt(3.0) * std, seed, stream, global_shape, start)
+
+
+def _xavier_std(tensor, gain, global_shape):
+    gain = _finite(gain, "gain")
+    if gain < 0:  # torch fails too (uniform_ with from > to, normal_ with std < 0)
+        raise ValueError(f"gain must be >= 0, got {gain}")
     fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
-    std = _finite(gain, "gain") * math.sqrt(2.0 / max(fan_in + fan_out, 1))
-    bound = math.sqrt(3.0) * std
-    return _fill_sym_uniform(tensor, bound, seed, stream, global_shape, start)
+    return gain * math.sqrt(2.0 / max(fan_in + fan_out, 1))
 
 
-def _fill_sym_uniform(tensor, bound, seed, stream, global_shape, start):
-    if bound == 0:  # gain 0: torch gives zeros; U(0, 0) keeps the argument checks and the stream
+def _fill_scaled(tensor, dist, scale, seed, stream, global_shape, start):
+    """U(-scale, scale) for UNIFORM, N(0, scale**2) for NORMAL (scale >= 0). A zero
+    scale (gain 0) gives zeros like torch, through U(0, 0), so the argument checks
+    and the default generator's stream still apply."""
+    if scale == 0:
         return _fill(tensor, D.UNIFORM, (0.0, 0.0), seed, stream, global_shape, start)
-    return uniform_(tensor, -bound, bound, seed=seed, stream=stream, global_shape=global_shape, start=start)
+    kw = dict(seed=seed, stream=stream, global_shape=global_shape, start=start)
+    if dist == D.UNIFORM:
+        return uniform_(tensor, -scale, scale, **kw)
+    return normal_(tensor, 0.0, scale, **kw)
 
 
 @_numpydoc(gain="float\n    Scaling factor (``calculate_gain``).")
@@ -440,15 +450,8 @@ def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=Non
 
     torch equivalent: ``torch.nn.init.xavier_normal_(tensor, gain)``.
     """
-    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
-    std = _finite(gain, "gain") * math.sqrt(2.0 / max(fan_in + fan_out, 1))
-    return _fill_normal_std(tensor, std, seed, stream, global_shape, start)
-
-
-def _fill_normal_std(tensor, std, seed, stream, global_shape, start):
-    if std == 0:
-        return _fill(tensor, D.UNIFORM, (0.0, 0.0), seed, stream, global_shape, start)
-    return normal_(tensor, 0.0, abs(std), seed=seed, stream=stream, global_shape=global_shape, start=start)
+    std = _xavier_std(tensor, gain, global_shape)
+    return _fill_scaled(tensor, D.NORMAL, std, seed, stream, global_shape, start)
 
 
 _KAIMING_MODES = ("fan_in", "fan_out")
@@ -473,7 +476,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, s
     ``nn.Linear`` and ``nn.ConvNd`` use ``a=math.sqrt(5)``.
     """
     std = _kaiming_std(tensor, a, mode, nonlinearity, global_shape)
-    return _fill_sym_uniform(tensor, math.sqrt(3.0) * std, seed, stream, global_shape, start)
+    return _fill_scaled(tensor, D.UNIFORM, math.sqrt(3.0) * std, seed, stream, global_shape, start)
 
 
 @_numpydoc(a="float\n    Negative slope of the leaky_relu that follows.", mode='{"fan_in", "fan_out"}', nonlinearity="str\n    See ``calculate_gain``.")
@@ -484,7 +487,7 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, se
     torch equivalent: ``torch.nn.init.kaiming_normal_(tensor, a, mode, nonlinearity)``.
     """
     std = _kaiming_std(tensor, a, mode, nonlinearity, global_shape)
-    return _fill_normal_std(tensor, std, seed, stream, global_shape, start)
+    return _fill_scaled(tensor, D.NORMAL, std, seed, stream, global_shape, start)
 
 
 # ------------------------------------------------------------------ variance scaling (JAX / Keras)
@@ -515,9 +518,9 @@ def variance_scaling_(tensor, scale, mode, distribution, *, in_axis=-2, out_axis
     variance = scale / max(n, 1)
     kw = dict(seed=seed, stream=stream, global_shape=global_shape, start=start)
     if distribution == "uniform":
-        return _fill_sym_uniform(tensor, math.sqrt(3.0 * variance), **kw)
+        return _fill_scaled(tensor, D.UNIFORM, math.sqrt(3.0 * variance), **kw)
     if distribution in ("normal", "untruncated_normal"):
-        return _fill_normal_std(tensor, math.sqrt(variance), **kw)
+        return _fill_scaled(tensor, D.NORMAL, math.sqrt(variance), **kw)
     s = math.sqrt(variance) / TRUNC_STD_2SIGMA
     return trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s, **kw)
 

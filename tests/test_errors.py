@@ -165,3 +165,18 @@ def test_torch_errors():
     with pytest.raises(TypeError, match="dtype"):
         fi.normal_(torch.zeros(3, 3, dtype=torch.int32), seed=0)
     assert (t == 7).all()
+
+
+@pytest.mark.parametrize("name", ["xavier_uniform_", "kaiming_normal_", "he_uniform_", "orthogonal_"])
+def test_fan_based_initializers_name_a_bad_output(name):
+    with pytest.raises(TypeError, match="numpy.ndarray or a torch CPU tensor"):
+        getattr(fi, name)([[1.0, 2.0], [3.0, 4.0]], seed=0)
+
+
+@pytest.mark.parametrize("name", ["xavier_uniform_", "xavier_normal_"])
+def test_negative_xavier_gain(name):
+    a = fresh()
+    with pytest.raises(ValueError, match="gain must be >= 0"):
+        getattr(fi, name)(a, gain=-2.0, seed=1)
+    assert untouched(a)
+    assert (fi.xavier_normal((8, 6), gain=0.0, seed=1) == 0).all()  # torch gives zeros too
