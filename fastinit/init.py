@@ -589,6 +589,9 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=
     column ``j`` are the rows with the smallest raw words of stream
     ``(stream + 2**63) mod 2**64`` in that column (ties to the lower row), so a
     shard sees the same zeros as the full matrix.
+    Workspace: the keys of the shard's columns over all rows (uint32) and their
+    argsort (int64), about 3x the shard's float32 size; like torch's per-column
+    ``randperm``, sparse_ is meant for moderate 2-D weights.
     """
     arr, _ = as_target(tensor)
     if arr.ndim != 2:
