@@ -573,7 +573,6 @@ def _inputs(e, x):
 def _call(name, x, grad_out, mode, outs, params):
     e = _lookup(name)
     p = _params(e, params)
-    code, prm = e.resolve(p)
     ins = _inputs(e, x)
     like = ins[0][1]
     srcs = []
@@ -597,6 +596,16 @@ def _call(name, x, grad_out, mode, outs, params):
         views.append(v)
     _no_partial_overlap([(n, a) for (n, a), (_, o) in zip(results, outs) if o is not None],
                         ins + ([("grad_out", grad_out)] if grad_out is not None else []))
+    _launch(e, p, mode, srcs, g, views, kind)
+    return [a for _, a in results]
+
+
+def _launch(e, p, mode, srcs, g, views, kind):
+    """Run entry ``e`` (checked params ``p``) on flat, contiguous numpy views:
+    ``srcs`` = [x] or [a, b], ``g`` (or None), ``views`` = the outputs the
+    mode writes (y / gi / y, gi; gated: y / ga, gb / y, ga, gb). 16-bit data
+    comes as uint16 with ``kind`` saying which format (fastinit.torch uses this)."""
+    code, prm = e.resolve(p)
     g = srcs[0] if g is None else g
     if e.gated:
         a, b = srcs
@@ -615,7 +624,6 @@ def _call(name, x, grad_out, mode, outs, params):
         else:
             arrays = (xs, g, views[0], views[1])
     _ew.run(arrays, prm, mode, code, kind, gated=e.gated)
-    return [a for _, a in results]
 
 
 def _pair(out, n, name):

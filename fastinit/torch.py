@@ -1,0 +1,205 @@
+"""torch drop-ins for fastinit's activations: autograd functions, functional
+forms and ``nn.Module`` classes (needs the torch extra; ``import fastinit``
+never imports this module or torch).
+
+Each activation is a ``torch.autograd.Function`` whose forward runs the CPU
+kernel on a zero-copy numpy view of the tensor and saves only its input; the
+backward recomputes ``f'(x)`` from it in one fused pass (``grad_out * f'(x)``),
+so no activation-sized intermediate is kept. Functional names and module
+names, parameters and defaults are torch's::
+
+    import fastinit.torch as ft
+    y = ft.gelu(x, approximate="tanh")        # torch.nn.functional.gelu
+    m = ft.GELU(approximate="tanh")           # torch.nn.GELU
+    y = ft.swiglu(a, b)                       # silu(a) * b, both gradients
+    ft.SwiGLU()(x)                            # halves of the last dim: silu(x1) * x2
+
+Tensors: float32, float64, float16 and bfloat16 on the CPU (16-bit computed
+in float32 and rounded once, like torch). A non-contiguous input is made
+contiguous first (one copy). CUDA tensors raise until the GPU backend
+(issue #4) lands. The backward is not itself differentiable (double
+backward raises). Values and gradients match torch's own modules within its
+float32 tolerance (gradients at kinks exactly): ``tests/test_torch_adapter.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import activations as _A
+from .cpu import elementwise as _ew
+
+__all__ = ["ActivationFunction", "GatedActivationFunction", "Activation"]
+
+_KINDS = {torch.float32: (_ew.KIND_F32, None), torch.float64: (_ew.KIND_F64, None),
+          torch.float16: (_ew.KIND_F16, torch.int16), torch.bfloat16: (_ew.KIND_BF16, torch.int16)}
+
+
+def _check(t, name):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise TypeError(f"{name} is on {t.device}; fastinit.torch runs CPU tensors only until the "
+                        "GPU backend (issue #4) lands")
+    if t.dtype not in _KINDS:
+        raise TypeError(f"{name} dtype must be one of float16, bfloat16, float32, float64; got {t.dtype}")
+
+
+def _np(t):
+    """Flat numpy view (uint16 for 16-bit types) of a contiguous CPU tensor."""
+    kind, iv = _KINDS[t.dtype]
+    t = t.detach()
+    a = (t.view(iv).numpy().view(np.uint16) if iv is not None else t.numpy())
+    return a.reshape(-1), kind
+
+
+def _run(entry, p, mode, inputs, g=None):
+    xs = [i.contiguous() for i in inputs]
+    srcs, kind = [], None
+    for x in xs:
+        a, kind = _np(x)
+        srcs.append(a)
+    gv = _np(g.contiguous())[0] if g is not None else None
+    nout = {_ew.FORWARD: 1, _ew.BACKWARD: len(xs), _ew.FUSED: 1 + len(xs), _ew.FUSED_D: 1 + len(xs)}[mode]
+    outs = [torch.empty_like(xs[0], memory_format=torch.contiguous_format) for _ in range(nout)]
+    _A._launch(entry, p, mode, srcs, gv, [_np(o)[0] for o in outs], kind)
+    return outs
+
+
+class ActivationFunction(torch.autograd.Function):
+    """``y = f(x)``; saves x; backward = the fused ``grad * f'(x)`` kernel."""
+
+    @staticmethod
+    def forward(ctx, x, entry, p):
+        ctx.act = (entry, p)
+        ctx.save_for_backward(x)
+        return _run(entry, p, _ew.FORWARD, [x])[0]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        entry, p = ctx.act
+        return _run(entry, p, _ew.BACKWARD, [x], grad)[0], None, None
+
+
+class GatedActivationFunction(torch.autograd.Function):
+    """``y = act(a) * b``; saves a and b; backward gives both gradients."""
+
+    @staticmethod
+    def forward(ctx, a, b, entry, p):
+        ctx.act = (entry, p)
+        ctx.save_for_backward(a, b)
+        return _run(entry, p, _ew.FORWARD, [a, b])[0]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        entry, p = ctx.act
+        ga, gb = _run(entry, p, _ew.BACKWARD, [a, b], grad)
+        return ga, gb, None, None
+
+
+def apply(name, *inputs, **params):
+    """Run activation ``name`` on tensor(s) through autograd (one input, or
+    ``a, b`` for the gated ``swiglu``/``geglu``)."""
+    e = _A._lookup(name)
+    p = _A._params(e, params)
+    names = ("a", "b") if e.gated else ("x",)
+    if len(inputs) != len(names):
+        raise TypeError(f"{e.name} takes {len(names)} tensor(s) ({', '.join(names)}); got {len(inputs)}")
+    for t, n in zip(inputs, names):
+        _check(t, n)
+    if e.gated:
+        a, b = inputs
+        if a.shape != b.shape:
+            raise ValueError(f"a and b must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+        if a.dtype != b.dtype:
+            raise TypeError(f"a and b must have the same dtype; got {a.dtype} and {b.dtype}")
+        return GatedActivationFunction.apply(a, b, e, p)
+    return ActivationFunction.apply(inputs[0], e, p)
+
+
+def _functional(e):
+    pnames = list(e.params)
+    nin = 2 if e.gated else 1
+
+    def fn(*args, **params):
+        tensors, extra = args[:nin], args[nin:]
+        if len(extra) > len(pnames):
+            raise TypeError(f"{e.name}() takes at most {nin + len(pnames)} positional arguments")
+        for k, v in zip(pnames, extra):
+            params[k] = v
+        if params.pop("inplace", False):
+            raise ValueError(f"{e.name}: inplace=True is not supported (the fused backward needs x); "
+                             "use inplace=False")
+        return apply(e.name, *tensors, **params)
+
+    sig = ("a, b" if e.gated else "input") + "".join(f", {k}={v!r}" for k, v in e.params.items())
+    fn.__name__ = fn.__qualname__ = e.name
+    fn.__doc__ = (f"{e.name}({sig})\n\n``{e.formula}`` with autograd; torch: "
+                  f"``torch.nn.functional.{e.name}``. Saves only its input.")
+    return fn
+
+
+class Activation(torch.nn.Module):
+    """Base of the module classes: ``forward(x)`` (gated: ``forward(a, b=None)``,
+    with ``b=None`` splitting the last dimension in halves a, b)."""
+
+    _name = None
+
+    def __init__(self, *args, inplace=False, **params):
+        super().__init__()
+        if inplace:
+            raise ValueError(f"{type(self).__name__}: inplace=True is not supported (the fused backward "
+                             "needs x); use inplace=False")
+        e = _A.ACTIVATIONS[self._name]
+        pnames = list(e.params)
+        if len(args) > len(pnames):
+            raise TypeError(f"{type(self).__name__} takes at most {len(pnames)} positional parameters")
+        for k, v in zip(pnames, args):
+            params[k] = v
+        self._entry = e
+        self._p = _A._params(e, params)
+        for k, v in self._p.items():
+            setattr(self, k, v)
+
+    def forward(self, x, b=None):
+        e = self._entry
+        if e.gated:
+            if b is None:
+                x, b = x.chunk(2, dim=-1)
+            return apply(e.name, x, b, **self._p)
+        if b is not None:
+            raise TypeError(f"{type(self).__name__}.forward takes one tensor")
+        return apply(e.name, x, **self._p)
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v!r}" for k, v in self._p.items())
+
+
+_MODULES = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
+            "celu": "CELU", "gelu": "GELU", "silu": "SiLU", "mish": "Mish", "sigmoid": "Sigmoid",
+            "tanh": "Tanh", "softplus": "Softplus", "hardsigmoid": "Hardsigmoid", "hardswish": "Hardswish",
+            "hardtanh": "Hardtanh", "softsign": "Softsign", "log_sigmoid": "LogSigmoid",
+            "tanhshrink": "Tanhshrink", "hardshrink": "Hardshrink", "softshrink": "Softshrink",
+            "swiglu": "SwiGLU", "geglu": "GeGLU"}
+assert set(_MODULES) == set(_A.ACTIVATIONS), "every registry entry needs a module name"
+
+for _name, _e in _A.ACTIVATIONS.items():
+    _f = _functional(_e)
+    globals()[_name] = _f
+    __all__.append(_name)
+    for _al in _e.aliases:
+        globals()[_al] = _f
+        __all__.append(_al)
+    _cls = type(_MODULES[_name], (Activation,), {
+        "_name": _name,
+        "__doc__": f"``{_e.formula}``; drop-in for ``torch.nn.{_MODULES[_name]}`` "
+                   f"(parameters: {', '.join(f'{k}={v!r}' for k, v in _e.params.items()) or 'none'})."})
+    _cls.__module__ = __name__
+    globals()[_MODULES[_name]] = _cls
+    __all__.append(_MODULES[_name])
+del _name, _e, _f, _cls
