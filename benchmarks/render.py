@@ -1,5 +1,6 @@
 """Render a saved pytest-benchmark run (``--benchmark-json``) into a markdown table
-(ratio vs torch and NumPy, % of the parallel-fill bandwidth of the same group)
+(ratio vs torch and NumPy, % of the parallel-fill bandwidth of the same group, or
+for activations % of the parallel copy's bytes/s)
 and a PNG chart.
 
     python benchmarks/render.py run.json [--png chart.png]
@@ -16,7 +17,8 @@ def load(path):
         lib = b["extra_info"].get("lib")
         if lib is None:
             continue
-        groups[b["group"]][lib] = (b["stats"]["min"], b["extra_info"]["elements"])
+        groups[b["group"]][lib] = (b["stats"]["min"], b["extra_info"]["elements"],
+                                   b["extra_info"].get("bytes_per_element"))
     return data, groups
 
 
@@ -25,12 +27,12 @@ def table(data, groups):
     lines = [f"machine: {mi.get('cpu', {}).get('brand_raw', mi.get('processor', '?'))}, "
              f"{data.get('datetime', '')}", "",
              "| group (op\\|size\\|dtype\\|device) | fastinit G el/s | numpy | torch | x numpy | x torch "
-             "| % of fill |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| % of fill / copy bandwidth |", "|---|---:|---:|---:|---:|---:|---:|"]
     for g in sorted(groups):
         r = groups[g]
         if "fastinit" not in r:
             continue
-        t_fi, n = r["fastinit"]
+        t_fi, n = r["fastinit"][:2]
 
         def rate(lib):
             return f"{n / r[lib][0] / 1e9:.2f}" if lib in r else "—"
@@ -38,7 +40,10 @@ def table(data, groups):
         def ratio(lib):
             return f"{r[lib][0] / t_fi:.1f}x" if lib in r else "—"
 
-        fill = f"{100 * r['fill'][0] / t_fi:.0f}%" if "fill" in r else "—"
+        fill = f"{100 * r['fill'][0] / t_fi:.0f}% of fill" if "fill" in r else "—"
+        if "copy" in r:  # activations: bytes moved per second vs the copy's
+            t_c, _, b_c = r["copy"]
+            fill = f"{100 * (r['fastinit'][2] / t_fi) / (b_c / t_c):.0f}% of copy"
         lines.append(f"| {g.replace('|', chr(92) + '|')} | {rate('fastinit')} | {rate('numpy')} | {rate('torch')} "
                      f"| {ratio('numpy')} | {ratio('torch')} | {fill} |")
     return "\n".join(lines)
@@ -52,7 +57,7 @@ def chart(groups, path):
     names = [g for g in sorted(groups) if "fastinit" in groups[g]]
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4))
-    for i, lib in enumerate(("fastinit", "numpy", "torch", "fill")):
+    for i, lib in enumerate(("fastinit", "numpy", "torch", "fill")):  # copy groups: no bar
         vals = [groups[g][lib][1] / groups[g][lib][0] / 1e9 if lib in groups[g] else 0 for g in names]
         ax.bar(x + (i - 1.5) * 0.2, vals, 0.2, label=lib)
     ax.set_xticks(x, [n.replace("|", "\n") for n in names], fontsize=6)

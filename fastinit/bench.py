@@ -23,7 +23,7 @@ from numba import njit, prange
 
 import fastinit as fi
 
-__all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "jit_latency"]
+__all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "act_run", "format_act_table", "jit_latency"]
 
 
 @njit(parallel=True, cache=False)
@@ -132,6 +132,141 @@ def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=
         del out, t
     return {"machine": machine_info(), "rows": rows,
             "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.run()"}
+
+
+# ---------------------------------------------------------------- activations
+#: (label, registry name, params) for every activation the benchmarks time
+ACTS = tuple((n, n, {}) for n, e in fi.activations.ACTIVATIONS.items() if not e.gated) + (
+    ("gelu_tanh", "gelu", {"approximate": "tanh"}), ("swiglu", "swiglu", {}), ("geglu", "geglu", {}))
+ACT_MODES = ("fused", "forward", "backward")
+#: the default ``fastinit bench`` activations: one piecewise-linear, two transcendental
+QUICK_ACTS = ("relu", "gelu", "silu")
+
+
+def _act(label):
+    for lab, name, params in ACTS:
+        if lab == label:
+            return name, params, fi.activations.ACTIVATIONS[name].gated
+    raise ValueError(f"unknown activation {label!r}; choose from {', '.join(a[0] for a in ACTS)}")
+
+
+def act_buffers(label, n, dtype, seed=0):
+    """Inputs (x or a, b), grad_out and output buffers for one activation."""
+    name, params, gated = _act(label)
+    dt = fi.dispatch.resolve_dtype(dtype)
+    rng = np.random.default_rng(seed)
+    ins = [(rng.standard_normal(n, dtype=np.float32) * 3).astype(dt) for _ in range(2 if gated else 1)]
+    g = rng.standard_normal(n, dtype=np.float32).astype(dt)
+    outs = [np.empty(n, dt) for _ in range(3 if gated else 2)]
+    return {"ins": ins, "g": g, "outs": outs}
+
+
+def act_bytes(label, mode, itemsize):
+    """Bytes a kernel must move per element: inputs read + outputs written."""
+    gated = _act(label)[2]
+    nin = 2 if gated else 1
+    nout = {"forward": 1, "backward": nin, "fused": 1 + nin}[mode]
+    reads = nin + (0 if mode == "forward" else 1)
+    return (reads + nout) * itemsize
+
+
+def fastinit_act(label, mode, buf):
+    """fastinit's call: ``forward`` / ``backward`` / ``fused`` (with grad_out) into
+    the pre-allocated outputs."""
+    name, params, gated = _act(label)
+    A = fi.activations
+    x = tuple(buf["ins"]) if gated else buf["ins"][0]
+    o, g = buf["outs"], buf["g"]
+    if mode == "forward":
+        return lambda: A.forward(name, x, out=o[0], **params)
+    if mode == "backward":
+        out = (o[1], o[2]) if gated else o[1]
+        return lambda: A.backward(name, g, x, out=out, **params)
+    gi = (o[1], o[2]) if gated else o[1]
+    return lambda: A.fused(name, x, g, out=o[0], grad_in=gi, **params)
+
+
+def _torch_view(a):
+    import torch
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def torch_act(label, mode, buf):
+    """torch eager on the same data: ``forward`` under no_grad, ``backward`` =
+    ``autograd.grad`` through a recorded graph, ``fused`` = forward + backward
+    (what an autograd training step pays for the activation)."""
+    import torch
+    name, params, gated = _act(label)
+    e = fi.activations.ACTIVATIONS[name]
+    ins = [_torch_view(a) for a in buf["ins"]]
+    g = _torch_view(buf["g"])
+
+    def f(*t):
+        return e.torch(torch, *t, **params)
+
+    if mode == "forward":
+        def run():
+            with torch.no_grad():
+                f(*ins)
+        return run
+    leaves = [t.detach().requires_grad_() for t in ins]
+    if mode == "backward":
+        y = f(*leaves)
+        return lambda: torch.autograd.grad(y, leaves, g, retain_graph=True)
+
+    def step():
+        for t in leaves:
+            t.grad = None
+        f(*leaves).backward(g)
+    return step
+
+
+def act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",), progress=None):
+    """Time every activation and mode; rows as in ``run`` plus the bytes each
+    kernel moves and a parallel copy (1 read + 1 write) as the bandwidth
+    reference of the same run."""
+    torch = _torch()
+    if torch is not None:
+        torch.set_num_threads(numba.get_num_threads())
+    rows = []
+    for dtype in dtypes:
+        dt = fi.dispatch.resolve_dtype(dtype)
+        src = np.ones(n, dt)
+        dst = np.empty(n, dt)
+        t_copy = best_time(functools.partial(parallel_copy, dst.view(np.uint8), src.view(np.uint8)), repeat)
+        del src, dst
+        for label in acts or QUICK_ACTS:
+            buf = act_buffers(label, n, dtype)
+            for mode in modes:
+                if progress:
+                    progress(f"{label} {mode} {dtype}")
+                t_fi = best_time(fastinit_act(label, mode, buf), repeat)
+                t_t = best_time(torch_act(label, mode, buf), repeat) if torch is not None else None
+                rows.append({"op": f"{label}:{mode}", "dtype": dtype, "n": n, "device": "cpu",
+                             "copy_s": t_copy, "copy_bytes": 2 * dt.itemsize,
+                             "bytes": act_bytes(label, mode, dt.itemsize),
+                             "fastinit_s": t_fi, "numpy_s": None, "torch_s": t_t})
+            del buf
+    return {"machine": machine_info(), "rows": rows,
+            "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.act_run()"}
+
+
+def format_act_table(result):
+    """Markdown table: G elements/s, x torch, and the kernel's bytes/s as a
+    fraction of the parallel copy's bytes/s measured in the same run."""
+    lines = ["| activation:mode | dtype | device | fastinit G el/s | torch G el/s | x torch "
+             "| GB/s moved | % of copy bandwidth |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        n = r["n"]
+        xt = f"{r['torch_s'] / r['fastinit_s']:.1f}x" if r["torch_s"] else "—"
+        tr = f"{n / r['torch_s'] / 1e9:.2f}" if r["torch_s"] else "—"
+        gbs = n * r["bytes"] / r["fastinit_s"] / 1e9
+        pct = 100 * gbs / (n * r["copy_bytes"] / r["copy_s"] / 1e9)
+        lines.append(f"| {r['op']} | {r['dtype']} | {r['device']} | {n / r['fastinit_s'] / 1e9:.2f} | {tr} "
+                     f"| {xt} | {gbs:.1f} | {pct:.0f}% |")
+    return "\n".join(lines)
 
 
 def machine_info():

@@ -30,6 +30,23 @@ def _cmd_bench(args):
     result = bench.run(n=n, dtypes=dtypes, repeat=args.repeat or repeat, ops=ops,
                        progress=lambda s: print(f"  {s} ...", file=sys.stderr))
     print(bench.format_table(result))
+    acts = bench.QUICK_ACTS
+    if args.full:
+        acts = tuple(a[0] for a in bench.ACTS)
+    if args.acts:
+        acts = () if args.acts == "none" else (tuple(a[0] for a in bench.ACTS) if args.acts == "all"
+                                               else tuple(args.acts.split(",")))
+    if acts:
+        na = args.size or ((1 << 26) if args.full else (1 << 24))
+        modes = bench.ACT_MODES if args.full else ("fused",)
+        adt = tuple(d for d in dtypes if d != "float16") or ("float32",)
+        print(f"activations: {na:,} elements, modes {', '.join(modes)} (fused = forward + gradient in one "
+              "pass; torch: eager forward + autograd backward)", file=sys.stderr)
+        ares = bench.act_run(n=na, dtypes=adt, repeat=args.repeat or repeat, acts=acts, modes=modes,
+                             progress=lambda s: print(f"  {s} ...", file=sys.stderr))
+        print()
+        print(bench.format_act_table(ares))
+        result["activation_rows"] = ares["rows"]
     if args.json:
         bench.save(result, args.json)
         print(f"saved {args.json}", file=sys.stderr)
@@ -232,6 +249,8 @@ def main(argv=None):
     b.add_argument("--size", type=int, default=None, help="elements per op (default 2**24; --full 2**28)")
     b.add_argument("--ops", help="comma-separated subset: uniform,normal,trunc_normal,kaiming_uniform,xavier_normal")
     b.add_argument("--dtypes", help="comma-separated subset of float32,bfloat16,float16")
+    b.add_argument("--acts", help="activations to time: comma-separated (relu,gelu,gelu_tanh,swiglu,...), "
+                                  "'all' or 'none' (default relu,gelu,silu fused; --full: all, 3 modes)")
     b.add_argument("--repeat", type=int, default=None, help="timed calls per op (best is kept)")
     b.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     b.add_argument("--json", metavar="FILE", help="save the run as JSON")
