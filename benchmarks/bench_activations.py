@@ -64,3 +64,21 @@ def test_activation(benchmark, lib, label, mode, dtype, size):
     benchmark.extra_info.update(elements=n, lib=lib, op=f"{label}:{mode}", dtype=dtype, bytes_per_element=nbytes)
     fn()  # warm-up: JIT, page faults
     benchmark.pedantic(fn, rounds=3 if FULL else 1, iterations=1)
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_activation_jit_first_call(benchmark, cache, tmp_path_factory):
+    """First call of an activation in a fresh interpreter: cold = empty Numba
+    cache (compiles the gelu kernel), warm = the cache a previous process left."""
+    benchmark.group = "jit|first-call-activation|float32|cpu"
+    call = "activations.fused('gelu', fi.ones((1000,)))"
+    d = tmp_path_factory.mktemp("numba-cache")
+    if cache == "warm":
+        bench.jit_latency(call, cache_dir=d)
+
+    def once():
+        return bench.jit_latency(call, cache_dir=d if cache == "warm" else tmp_path_factory.mktemp("cold"))
+
+    imp, first = benchmark.pedantic(once, rounds=1, iterations=1)
+    benchmark.extra_info.update(import_s=imp, first_call_s=first)
+    assert first > 0

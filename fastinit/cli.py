@@ -36,6 +36,11 @@ def _cmd_bench(args):
     if args.acts:
         acts = () if args.acts == "none" else (tuple(a[0] for a in bench.ACTS) if args.acts == "all"
                                                else tuple(args.acts.split(",")))
+    unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
+    if unknown:
+        print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
+              f"{', '.join(x[0] for x in bench.ACTS)}, or all / none", file=sys.stderr)
+        return 2
     if acts:
         na = args.size or ((1 << 26) if args.full else (1 << 24))
         modes = bench.ACT_MODES if args.full else ("fused",)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from act_ref import reference, ulp_error
-from conftest import HAS_ML_DTYPES, requires_bf16, requires_torch
+from conftest import HAS_ML_DTYPES, requires_torch
 from fastinit import activations as A
 
 BASE = [(n, {}) for n, e in A.ACTIVATIONS.items() if not e.gated] + [("gelu", {"approximate": "tanh"})]

@@ -113,6 +113,21 @@ def test_bench_smoke(tmp_path):
     assert ("normal", "bfloat16") in ops and ("trunc_normal", "float32") in ops
     assert all(r["fastinit_s"] > 0 and r["fill_s"] > 0 for r in result["rows"])
     assert png.stat().st_size > 1000
+    acts = {(r["op"], r["dtype"]) for r in result["activation_rows"]}
+    assert ("gelu:fused", "bfloat16") in acts and ("relu:fused", "float32") in acts
+    assert all(r["bytes"] == 4 * (2 if r["dtype"] == "float32" else 1) * 2 for r in result["activation_rows"])
+
+
+def test_bench_activations_all_modes_and_errors(capsys):
+    from fastinit import bench
+    res = bench.act_run(n=4096, dtypes=("float32",), repeat=1, acts=("swiglu", "gelu_tanh"),
+                        modes=bench.ACT_MODES)
+    assert [r["op"] for r in res["rows"]] == [f"{a}:{m}" for a in ("swiglu", "gelu_tanh") for m in bench.ACT_MODES]
+    assert bench.act_bytes("swiglu", "fused", 4) == 24 and bench.act_bytes("gelu", "forward", 2) == 4
+    table = bench.format_act_table(res)
+    assert "swiglu:backward" in table and "% of copy bandwidth" in table
+    assert cli.main(["bench", "--size", "4096", "--ops", "uniform", "--acts", "gelu,nope"]) == 2
+    assert "unknown activation(s) nope" in capsys.readouterr().err
 
 
 def test_bench_run_float16():

@@ -31,3 +31,25 @@ def test_fill_kernel_is_vectorized(dist, kind, dtype):
     assert asm.count("vpmuludq") >= 20, "Philox multiplies are no longer vector vpmuludq"
     if dist == D.NORMAL:
         assert "vsqrtps" in asm and "vdivps" in asm, "the Box-Muller math is not vectorized"
+
+
+@pytest.mark.skipif(not X86_AVX2, reason="checks x86 AVX2/AVX-512 code generation")
+@pytest.mark.parametrize("name,kind", [("gelu", "f32"), ("softplus", "f32"), ("tanh", "f32"), ("mish", "bf16")])
+def test_activation_kernel_is_vectorized(name, kind):
+    import re
+
+    from fastinit import activations as A
+    from fastinit.cpu import elementwise as ew
+    e = A.ACTIVATIONS[name]
+    code, _ = e.resolve(A._params(e, {}))
+    twin = njit(error_model="numpy")(ew.act_1d.py_func)
+    arr = np.zeros(8, np.float32 if kind == "f32" else np.uint16)
+    k = ew.KIND_F32 if kind == "f32" else ew.KIND_BF16
+    sig = (numba.typeof(arr),) * 4 + ew._SCALARS + (types.literal(code), types.literal(k))
+    twin.compile(sig)
+    asm = twin.inspect_asm(sig)
+    assert asm.count("ymm") + asm.count("zmm") > 200, "the activation loops no longer vectorize"
+    # no libm call survived (exp/log/tanh/erf would stop the loop from vectorizing)
+    assert not re.search(r"\$(expf?|logf?|log1pf?|expm1f?|tanhf?|erff?|erfcf?)\b", asm)
+    if ll.get_host_cpu_features().get("fma", False):
+        assert re.search(r"vfn?m(add|sub)\d+ps\s.*ymm", asm), "the polynomials lost their vector FMAs"
