@@ -70,7 +70,8 @@ def _math(fn):
 class Activation:
     """One registry entry. ``resolve(params) -> (code, numeric params)`` picks
     the kernel math; ``torch(torch, *inputs, **params)`` is torch's own
-    expression; ``reference(m, x, **params) -> (y, dy)`` the independent
+    expression; ``module`` the ``torch.nn`` class name fastinit.torch mirrors;
+    ``reference(m, x, **params) -> (y, dy)`` the independent
     formula (``m`` provides exp, expm1, log1p, tanh, cosh, tanhshrink, erfc, sqrt, pi, where for the
     precision the test wants)."""
     name: str
@@ -84,6 +85,7 @@ class Activation:
     aliases: tuple = ()
     choices: dict = field(default_factory=dict)
     inf_limits: str = ""
+    module: str = ""
 
 
 ACTIVATIONS = {}
@@ -91,7 +93,7 @@ _ALIASES = {}
 
 
 def _entry(name, formula, math_code=None, *, params=None, resolve=None, torch, reference, check=None,
-           gated=False, aliases=(), choices=None, inf_limits=""):
+           gated=False, aliases=(), choices=None, inf_limits="", module=None):
     params = dict(params or {})
     if resolve is None:
         keys = tuple(params)
@@ -99,7 +101,7 @@ def _entry(name, formula, math_code=None, *, params=None, resolve=None, torch, r
         def resolve(p, _code=math_code, _keys=keys):
             return _code, tuple(float(p[k]) for k in _keys)
     e = Activation(name, formula, params, resolve, torch, reference, check, gated, tuple(aliases),
-                   dict(choices or {}), inf_limits)
+                   dict(choices or {}), inf_limits, module or name.capitalize())
     ACTIVATIONS[name] = e
     for a in aliases:
         _ALIASES[a] = name
@@ -351,40 +353,42 @@ def _sig_ref(m, x):
 
 # ------------------------------------------------------------------ the registry
 _entry("relu", "max(x, 0)", _RELU,
-       torch=lambda t, x: t.nn.functional.relu(x),
+       module="ReLU", torch=lambda t, x: t.nn.functional.relu(x),
        reference=lambda m, x: (m.where(x > 0, x, 0 * x), m.where(x > 0, 1 + 0 * x, 0 * x)))
 _entry("relu6", "min(max(x, 0), 6)", resolve=lambda p: (_HARDTANH, (0.0, 6.0)),
-       torch=lambda t, x: t.nn.functional.relu6(x),
+       module="ReLU6", torch=lambda t, x: t.nn.functional.relu6(x),
        reference=lambda m, x: (m.where(x > 6, 6 + 0 * x, m.where(x > 0, x, 0 * x)),
                                m.where((x > 0) & (x < 6), 1 + 0 * x, 0 * x)))
 _entry("leaky_relu", "x if x > 0 else negative_slope * x", _LEAKY, params={"negative_slope": 0.01},
        check=_finite("negative_slope"),
+       module="LeakyReLU",
        torch=lambda t, x, negative_slope=0.01: t.nn.functional.leaky_relu(x, negative_slope),
        reference=lambda m, x, negative_slope=0.01: (m.where(x > 0, x, negative_slope * x),
                                                     m.where(x > 0, 1 + 0 * x, negative_slope + 0 * x)))
 _entry("elu", "x if x > 0 else alpha * (exp(x) - 1)", params={"alpha": 1.0},
        resolve=lambda p: (_ELU, (float(p["alpha"]), 1.0, 1.0)), check=_finite("alpha"),
-       torch=lambda t, x, alpha=1.0: t.nn.functional.elu(x, alpha),
+       module="ELU", torch=lambda t, x, alpha=1.0: t.nn.functional.elu(x, alpha),
        reference=lambda m, x, alpha=1.0: (m.where(x > 0, x, alpha * m.expm1(x)),
                                           m.where(x > 0, 1 + 0 * x, alpha * m.exp(x))))
 _entry("selu", "scale * (x if x > 0 else alpha * (exp(x) - 1)), torch's alpha and scale",
        resolve=lambda p: (_ELU, (_SELU_ALPHA, _SELU_SCALE, 1.0)),
-       torch=lambda t, x: t.nn.functional.selu(x),
+       module="SELU", torch=lambda t, x: t.nn.functional.selu(x),
        reference=lambda m, x: (_SELU_SCALE * m.where(x > 0, x, _SELU_ALPHA * m.expm1(x)),
                                _SELU_SCALE * m.where(x > 0, 1 + 0 * x, _SELU_ALPHA * m.exp(x))))
 _entry("celu", "x if x > 0 else alpha * (exp(x / alpha) - 1)", params={"alpha": 1.0},
        resolve=lambda p: (_ELU, (float(p["alpha"]), 1.0, 1.0 / float(p["alpha"]))),
        check=_all(_finite("alpha"), _nonzero("alpha")),
-       torch=lambda t, x, alpha=1.0: t.nn.functional.celu(x, alpha),
+       module="CELU", torch=lambda t, x, alpha=1.0: t.nn.functional.celu(x, alpha),
        reference=lambda m, x, alpha=1.0: (m.where(x > 0, x, alpha * m.expm1(x / alpha)),
                                           m.where(x > 0, 1 + 0 * x, m.exp(x / alpha))))
 _entry("gelu", "x * Phi(x); approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
        params={"approximate": "none"}, choices={"approximate": tuple(_GELU_MODES)},
        resolve=lambda p: (_GELU_MODES[p["approximate"]], ()),
+       module="GELU",
        torch=lambda t, x, approximate="none": t.nn.functional.gelu(x, approximate=approximate),
        reference=_gelu_ref, inf_limits="gelu(-inf) = 0 and gelu'(+inf) = 1 (torch: NaN)")
 _entry("silu", "x * sigmoid(x)", _SILU, aliases=("swish",),
-       torch=lambda t, x: t.nn.functional.silu(x),
+       module="SiLU", torch=lambda t, x: t.nn.functional.silu(x),
        reference=lambda m, x: (x * _sig_ref(m, x), _sig_ref(m, x) * (1 + x * (1 - _sig_ref(m, x)))),
        inf_limits="silu(-inf) = 0 and silu'(+-inf) = 1, 0 (torch: NaN)")
 _entry("mish", "x * tanh(softplus(x))", _MISH,
@@ -427,7 +431,7 @@ _entry("softsign", "x / (1 + |x|)", _SOFTSIGN,
        reference=lambda m, x: (x / (1 + abs(x)), 1 / (1 + abs(x)) ** 2),
        inf_limits="softsign(+-inf) = +-1, softsign'(+-inf) = 0 (torch: NaN)")
 _entry("log_sigmoid", "log(sigmoid(x)) = -softplus(-x)", _LOGSIG, aliases=("logsigmoid",),
-       torch=lambda t, x: t.nn.functional.logsigmoid(x),
+       module="LogSigmoid", torch=lambda t, x: t.nn.functional.logsigmoid(x),
        reference=lambda m, x: (-m.log1p(m.exp(-x)), _sig_ref(m, -x)))
 _entry("tanhshrink", "x - tanh(x)", _TANHSHRINK,
        torch=lambda t, x: t.nn.functional.tanhshrink(x),
@@ -443,11 +447,12 @@ _entry("softshrink", "x - lambd if x > lambd, x + lambd if x < -lambd, else 0", 
        reference=lambda m, x, lambd=0.5: (m.where(x > lambd, x - lambd, m.where(x < -lambd, x + lambd, 0 * x)),
                                           m.where(abs(x) > lambd, 1 + 0 * x, 0 * x)))
 _entry("swiglu", "silu(a) * b", _SILU, gated=True,
-       torch=lambda t, a, b: t.nn.functional.silu(a) * b,
+       module="SwiGLU", torch=lambda t, a, b: t.nn.functional.silu(a) * b,
        reference=ACTIVATIONS["silu"].reference)
 _entry("geglu", "gelu(a, approximate) * b", params={"approximate": "none"},
        choices={"approximate": tuple(_GELU_MODES)}, gated=True,
        resolve=lambda p: (_GELU_MODES[p["approximate"]], ()),
+       module="GeGLU",
        torch=lambda t, a, b, approximate="none": t.nn.functional.gelu(a, approximate=approximate) * b,
        reference=_gelu_ref)
 

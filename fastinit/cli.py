@@ -44,7 +44,9 @@ def _cmd_bench(args):
     if acts:
         na = args.size or ((1 << 26) if args.full else (1 << 24))
         modes = bench.ACT_MODES if args.full else ("fused",)
-        adt = tuple(d for d in dtypes if d != "float16") or ("float32",)
+        # default run: float32 only, so the main job (compiles included) stays under 2 minutes
+        adt = tuple(d for d in dtypes if d != "float16") if (args.full or args.dtypes) else ("float32",)
+        adt = adt or ("float32",)
         print(f"activations: {na:,} elements, modes {', '.join(modes)} (fused = forward + gradient in one "
               "pass; torch: eager forward + autograd backward)", file=sys.stderr)
         ares = bench.act_run(n=na, dtypes=adt, repeat=args.repeat or repeat, acts=acts, modes=modes,

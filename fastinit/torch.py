@@ -180,14 +180,6 @@ class Activation(torch.nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in self._p.items())
 
 
-_MODULES = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
-            "celu": "CELU", "gelu": "GELU", "silu": "SiLU", "mish": "Mish", "sigmoid": "Sigmoid",
-            "tanh": "Tanh", "softplus": "Softplus", "hardsigmoid": "Hardsigmoid", "hardswish": "Hardswish",
-            "hardtanh": "Hardtanh", "softsign": "Softsign", "log_sigmoid": "LogSigmoid",
-            "tanhshrink": "Tanhshrink", "hardshrink": "Hardshrink", "softshrink": "Softshrink",
-            "swiglu": "SwiGLU", "geglu": "GeGLU"}
-assert set(_MODULES) == set(_A.ACTIVATIONS), "every registry entry needs a module name"
-
 for _name, _e in _A.ACTIVATIONS.items():
     _f = _functional(_e)
     globals()[_name] = _f
@@ -195,11 +187,11 @@ for _name, _e in _A.ACTIVATIONS.items():
     for _al in _e.aliases:
         globals()[_al] = _f
         __all__.append(_al)
-    _cls = type(_MODULES[_name], (Activation,), {
+    _cls = type(_e.module, (Activation,), {
         "_name": _name,
-        "__doc__": f"``{_e.formula}``; drop-in for ``torch.nn.{_MODULES[_name]}`` "
+        "__doc__": f"``{_e.formula}``; drop-in for ``torch.nn.{_e.module}`` "
                    f"(parameters: {', '.join(f'{k}={v!r}' for k, v in _e.params.items()) or 'none'})."})
     _cls.__module__ = __name__
-    globals()[_MODULES[_name]] = _cls
-    __all__.append(_MODULES[_name])
+    globals()[_e.module] = _cls
+    __all__.append(_e.module)
 del _name, _e, _f, _cls

@@ -1,6 +1,5 @@
 """fastinit.torch: autograd drop-ins against torch's own modules, gradcheck in
 float64, 16-bit tensors, layouts and errors."""
-import numpy as np
 import pytest
 
 from conftest import requires_torch
