@@ -257,7 +257,7 @@ def main(argv=None):
     b.add_argument("--ops", help="comma-separated subset: uniform,normal,trunc_normal,kaiming_uniform,xavier_normal")
     b.add_argument("--dtypes", help="comma-separated subset of float32,bfloat16,float16")
     b.add_argument("--acts", help="activations to time: comma-separated (relu,gelu,gelu_tanh,swiglu,...), "
-                                  "'all' or 'none' (default relu,gelu fused, float32; --full: all, 3 modes)")
+                                  "'all' or 'none' (default gelu fused, float32; --full: all, 3 modes)")
     b.add_argument("--repeat", type=int, default=None, help="timed calls per op (best is kept)")
     b.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     b.add_argument("--json", metavar="FILE", help="save the run as JSON")
