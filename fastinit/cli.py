@@ -19,7 +19,7 @@ def _cmd_bench(args):
         print("fastinit bench: --device cuda needs the GPU backend, which this build does not "
               "have yet (issue #4); run without --device for the CPU comparison", file=sys.stderr)
         return 2
-    n = args.size or ((1 << 28) if args.full else (1 << 24))
+    n = args.size or ((1 << 28) if args.full else (1 << 23))
     repeat = 3 if args.full else 2
     print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), "
           f"best of {repeat}; comparing with NumPy and torch where installed", file=sys.stderr)
@@ -42,7 +42,7 @@ def _cmd_bench(args):
               f"{', '.join(x[0] for x in bench.ACTS)}, or all / none", file=sys.stderr)
         return 2
     if acts:
-        na = args.size or ((1 << 26) if args.full else (1 << 24))
+        na = args.size or ((1 << 26) if args.full else (1 << 23))
         modes = bench.ACT_MODES if args.full else ("fused",)
         # default run: float32 only, so the main job (compiles included) stays under 2 minutes
         adt = tuple(d for d in dtypes if d != "float16") if (args.full or args.dtypes) else ("float32",)
@@ -253,7 +253,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bench", help="compare fastinit with NumPy and torch on this machine")
     b.add_argument("--full", action="store_true", help="1 GiB float32 per op, float16 too, 3 repeats (slow)")
-    b.add_argument("--size", type=int, default=None, help="elements per op (default 2**24; --full 2**28)")
+    b.add_argument("--size", type=int, default=None, help="elements per op (default 2**23; --full 2**28, activations 2**26)")
     b.add_argument("--ops", help="comma-separated subset: uniform,normal,trunc_normal,kaiming_uniform,xavier_normal")
     b.add_argument("--dtypes", help="comma-separated subset of float32,bfloat16,float16")
     b.add_argument("--acts", help="activations to time: comma-separated (relu,gelu,gelu_tanh,swiglu,...), "
