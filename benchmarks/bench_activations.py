@@ -31,13 +31,7 @@ def _cases():
                 yield label, mode, dtype
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())))
-    return torch
+from bench_init import _torch  # noqa: E402  (torch on the same thread count, or None)
 
 
 @pytest.mark.parametrize("size", list(SIZES))

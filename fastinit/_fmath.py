@@ -76,8 +76,11 @@ def top_bits_f32(typingctx, x, shift):
 
 @intrinsic
 def select_f32(typingctx, cond, a, b):
-    """``a if cond else b`` as one LLVM ``select`` (``vblendvps``), no control flow."""
-    sig = types.float32(types.boolean, types.float32, types.float32)
+    """``a if cond else b`` as one LLVM ``select`` (``vblendvps``), no control flow;
+    for floats of one type (float32 here; ``where`` is the same for generic code)."""
+    if not isinstance(a, types.Float) or a != b:
+        return None
+    sig = a(types.boolean, a, b)
 
     def codegen(context, builder, signature, args):
         c = args[0]
@@ -542,20 +545,8 @@ def ndtr_parts(x):
 # float types: these pick the float32 code above for float32 arguments and
 # libm (scalar, exact to ~1 ulp) for float64 ones at typing time.
 
-@intrinsic
-def where(typingctx, cond, a, b):
-    """``a if cond else b`` for floats of one type, as one LLVM ``select``."""
-    if not isinstance(a, types.Float) or a != b:
-        return None
-    sig = a(types.boolean, a, b)
-
-    def codegen(context, builder, signature, args):
-        c = args[0]
-        if c.type != ir.IntType(1):
-            c = builder.trunc(c, ir.IntType(1))
-        return builder.select(c, args[1], args[2])
-
-    return sig, codegen
+#: ``a if cond else b`` for floats of one type, as one LLVM ``select``.
+where = select_f32
 
 
 def const(x, v):
