@@ -705,22 +705,27 @@ def fused(name, x, grad_out=None, *, out=None, grad_in=None, **params):
     return (r[0], (r[1], r[2])) if e.gated else (r[0], r[1])
 
 
-def _convenience(e):
+def _bind(e, args, params):
+    """Split ``args`` into the input tensors/arrays and the entry's parameters
+    given positionally (torch's order), merged into ``params``."""
+    nin = 2 if e.gated else 1
     pnames = list(e.params)
+    if len(args) < nin:
+        raise TypeError(f"{e.name}() needs {'a, b' if e.gated else 'x'}")
+    extra = args[nin:]
+    if len(extra) > len(pnames):
+        raise TypeError(f"{e.name}() takes at most {nin + len(pnames)} positional arguments")
+    for k, v in zip(pnames, extra):
+        if k in params:
+            raise TypeError(f"{e.name}() got multiple values for {k!r}")
+        params[k] = v
+    return args[:nin], params
 
+
+def _convenience(e):
     def fn(*args, out=None, **params):
-        nin = 2 if e.gated else 1
-        if len(args) < nin:
-            raise TypeError(f"{e.name}() needs {'a, b' if e.gated else 'x'}")
-        extra = args[nin:]
-        if len(extra) > len(pnames):
-            raise TypeError(f"{e.name}() takes at most {nin + len(pnames)} positional arguments")
-        for k, v in zip(pnames, extra):
-            if k in params:
-                raise TypeError(f"{e.name}() got multiple values for {k!r}")
-            params[k] = v
-        x = tuple(args[:2]) if e.gated else args[0]
-        return forward(e.name, x, out=out, **params)
+        inputs, params = _bind(e, args, params)
+        return forward(e.name, tuple(inputs) if e.gated else inputs[0], out=out, **params)
 
     sig = ("a, b" if e.gated else "x") + "".join(f", {k}={v!r}" for k, v in e.params.items())
     fn.__name__ = fn.__qualname__ = e.name

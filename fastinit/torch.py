@@ -23,34 +23,24 @@ float32 tolerance (gradients at kinks exactly): ``tests/test_torch_adapter.py``.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
 from . import activations as _A
 from .cpu import elementwise as _ew
+from .dispatch import as_target
 
 __all__ = ["ActivationFunction", "GatedActivationFunction", "Activation"]
-
-_KINDS = {torch.float32: (_ew.KIND_F32, None), torch.float64: (_ew.KIND_F64, None),
-          torch.float16: (_ew.KIND_F16, torch.int16), torch.bfloat16: (_ew.KIND_BF16, torch.int16)}
-
 
 def _check(t, name):
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise TypeError(f"{name} is on {t.device}; fastinit.torch runs CPU tensors only until the "
-                        "GPU backend (issue #4) lands")
-    if t.dtype not in _KINDS:
-        raise TypeError(f"{name} dtype must be one of float16, bfloat16, float32, float64; got {t.dtype}")
 
 
-def _np(t):
-    """Flat numpy view (uint16 for 16-bit types) of a contiguous CPU tensor."""
-    kind, iv = _KINDS[t.dtype]
-    t = t.detach()
-    a = (t.view(iv).numpy().view(np.uint16) if iv is not None else t.numpy())
+def _np(t, name="x"):
+    """Flat numpy view and kernel kind of a contiguous CPU tensor (dispatch's
+    view: uint16 for 16-bit types; device and dtype errors come from there)."""
+    a, kind = as_target(t.detach(), name)
     return a.reshape(-1), kind
 
 
@@ -60,7 +50,7 @@ def _run(entry, p, mode, inputs, g=None):
     for x in xs:
         a, kind = _np(x)
         srcs.append(a)
-    gv = _np(g.contiguous())[0] if g is not None else None
+    gv = _np(g.contiguous(), "grad")[0] if g is not None else None
     nout = {_ew.FORWARD: 1, _ew.BACKWARD: len(xs), _ew.FUSED: 1 + len(xs), _ew.FUSED_D: 1 + len(xs)}[mode]
     outs = [torch.empty_like(xs[0], memory_format=torch.contiguous_format) for _ in range(nout)]
     _A._launch(entry, p, mode, srcs, gv, [_np(o)[0] for o in outs], kind)
@@ -123,18 +113,11 @@ def apply(name, *inputs, **params):
 
 
 def _functional(e):
-    pnames = list(e.params)
-    nin = 2 if e.gated else 1
-
     def fn(*args, **params):
-        tensors, extra = args[:nin], args[nin:]
-        if len(extra) > len(pnames):
-            raise TypeError(f"{e.name}() takes at most {nin + len(pnames)} positional arguments")
-        for k, v in zip(pnames, extra):
-            params[k] = v
         if params.pop("inplace", False):
             raise ValueError(f"{e.name}: inplace=True is not supported (the fused backward needs x); "
                              "use inplace=False")
+        tensors, params = _A._bind(e, args, params)
         return apply(e.name, *tensors, **params)
 
     sig = ("a, b" if e.gated else "input") + "".join(f", {k}={v!r}" for k, v in e.params.items())

@@ -50,18 +50,6 @@ def register(code, fn):
     _MATH[code] = fn
 
 
-def _act(x, p, code):
-    raise NotImplementedError("only callable from jitted code")
-
-
-@overload(_act, inline="always", prefer_literal=True)
-def _act_impl(x, p, code):
-    if not isinstance(code, types.IntegerLiteral):
-        raise TypeError("code must be a compile-time literal")
-    fn = _MATH[code.literal_value]
-    return lambda x, p, code: fn(x, p)
-
-
 def _load(v, kind):
     raise NotImplementedError("only callable from jitted code")
 
