@@ -91,6 +91,30 @@ def select_f32(typingctx, cond, a, b):
     return sig, codegen
 
 
+def _llvm_unary(name, doc):
+    """An intrinsic ``f(x)`` calling ``llvm.<name>`` on a float of any width:
+    the same instruction on both targets (x86 ``vsqrtps``/``vroundps``, PTX
+    ``sqrt.rn``/``cvt.rmi``), where numpy's ufuncs are not lowered for CUDA."""
+    def typer(typingctx, x):
+        if not isinstance(x, types.Float):
+            return None
+        sig = x(x)
+
+        def codegen(context, builder, signature, args):
+            ty = args[0].type
+            fn = builder.module.declare_intrinsic(f"llvm.{name}", [ty], ir.FunctionType(ty, [ty]))
+            return builder.call(fn, args)
+
+        return sig, codegen
+    typer.__name__ = f"{name}_f"
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+sqrt_f = _llvm_unary("sqrt", "Correctly rounded square root (``np.sqrt`` on a scalar; IEEE on both targets).")
+floor_f = _llvm_unary("floor", "Round toward -inf, result in the same float type (``np.floor`` on a scalar).")
+
+
 @intrinsic
 def logf_reduce(typingctx, x):
     """Range reduction of logf in 32-bit lanes: returns ``(k, f)`` with
@@ -182,7 +206,7 @@ def ndtri_pq(x, t):
     """
     w = -logf(t)
     p1 = horner(_C, w - F32(2.5))
-    p2 = horner(_T, np.sqrt(w) - F32(3.0))
+    p2 = horner(_T, sqrt_f(w) - F32(3.0))
     # a Python conditional here becomes a phi node that Numba's inliner mis-scopes
     # (NumbaIRAssumptionWarning); select_f32 is one vblendvps
     p = select_f32(w < F32(5.0), p1, p2)
@@ -204,7 +228,7 @@ def sincos_turns(t):
     table, no branch, vectorizes. Max abs error < 2e-7 over the whole 2**-24 grid
     (tests/test_distributions.py).
     """
-    qf = np.floor(t * F32(4.0) + F32(0.5))  # nearest quarter turn, 0..4
+    qf = floor_f(t * F32(4.0) + F32(0.5))  # nearest quarter turn, 0..4
     phi = (t - qf * F32(0.25)) * _TWO_PI_F32  # in [-pi/4, pi/4]
     z = phi * phi
     sn = phi + phi * z * (_S1 + z * (_S2 + z * _S3))
@@ -397,7 +421,7 @@ def _exp_reduce(hi, lo):
     xc = select_f32(hi > F32(89.0), F32(89.0), hi)
     xc = select_f32(xc < F32(-104.0), F32(-104.0), xc)
     s = xc + lo
-    k = np.floor(select_f32(s != s, F32(0.0), s) * _LOG2E_F32 + F32(0.5))
+    k = floor_f(select_f32(s != s, F32(0.0), s) * _LOG2E_F32 + F32(0.5))
     r = (xc - k * _CW_HI) + lo - k * _CW_LO
     return k, r
 
@@ -465,7 +489,7 @@ def log1pf_rcp(u, w, rw):
 def softplus_parts_f32(z):
     """``(log(1 + exp(-|z|)), sigmoid(z), 1 - sigmoid(z))`` in float32 from
     one exp and one division: softplus(z) = max(z, 0) + the first."""
-    e = expf(-np.abs(z))
+    e = expf(-abs(z))
     w = _ONE + e
     sp = _ONE / w
     es = e * sp
@@ -488,7 +512,7 @@ def tanh_parts(x):
     -x s P(s)`` exactly as computed). Otherwise from ``e = expm1(2|x|)``:
     ``tanh = 1 - 2/(e+2)``, ``1 - tanh**2 = 4/(e+2) (1 - 1/(e+2))``, which
     stay finite and exact in the limits (e = inf gives 1 and 0)."""
-    a = np.abs(x)
+    a = abs(x)
     s = x * x
     d = x * s * fma(fma(fma(fma(fma(fma(_TP[0], s, _TP[1]), s, _TP[2]), s, _TP[3]), s, _TP[4]), s, _TP[5]),
                     s, _TP[6])
@@ -506,7 +530,7 @@ def tanh_parts(x):
 def sigmoid_parts(x):
     """``(sigmoid(x), 1 - sigmoid(x))`` in float32, both with full relative
     precision for any x, from ``e = exp(-|x|)`` (never overflows)."""
-    e = expf(-np.abs(x))
+    e = expf(-abs(x))
     sp = _ONE / (_ONE + e)
     es = e * sp
     pos = x >= F32(0.0)
@@ -528,7 +552,7 @@ def ndtr_parts(x):
     ``Phi(-a) = exp(-a*a/2) t Q(t)``, ``t = 3/(3+a)``, Q a degree-9 fit over
     a in [0, 14.5] (beyond, Phi(-a) is below the smallest subnormal), and
     ``exp(-a*a/2)`` from the exact split ``a = hi + lo`` (``hi12_f32``)."""
-    a = np.abs(x)
+    a = abs(x)
     a = select_f32(a > F32(20.0), F32(20.0), a)  # keeps NaN; Phi(-20) = 0 in float32
     ah = hi12_f32(a)
     al = a - ah
@@ -555,7 +579,7 @@ def const(x, v):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(const, inline="always")
+@overload(const)
 def _const_impl(x, v):
     if x == types.float32:
         return lambda x, v: np.float32(v)
@@ -568,7 +592,7 @@ def _generic(name, f32_impl, f64_impl, doc):
     stub.__name__ = stub.__qualname__ = name
     stub.__doc__ = doc
 
-    @overload(stub, inline="always")
+    @overload(stub)
     def _impl(x):
         return f32_impl if x == types.float32 else f64_impl
 

@@ -35,7 +35,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._fmath import logf, ndtri_pq, ndtri_pq64, sincos_turns, top_bits_f32
+from ._fmath import (bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_bf16_bits_any,
+                     f32_to_f16_bits, logf, ndtri_pq, ndtri_pq64, sincos_turns, sqrt_f, top_bits_f32)
 
 F32 = np.float32
 F64 = np.float64
@@ -46,6 +47,9 @@ NORMAL = 1
 TRUNC_NORMAL = 2
 TRUNC_NORMAL_WIDE = 3
 BITS = 9  # raw words (random_bits): no transform
+
+#: output kinds: how a value is stored (16-bit kinds as uint16 bit patterns)
+KIND_F32, KIND_F64, KIND_F16, KIND_BF16, KIND_U32 = 0, 1, 2, 3, 4
 
 _2M24 = F32(2.0 ** -24)
 _2M23 = F32(2.0 ** -23)
@@ -72,7 +76,7 @@ def _normal32_pair(xa, xb, prm):
     inverse CDF: normal float32 went from 0.46 to 0.82 G elements/s (2 threads)."""
     u1 = top_bits_f32(xa, 9) * _2M23 + _2M24
     u2 = top_bits_f32(xb, 8) * _2M24
-    r = np.sqrt(F32(-2.0) * logf(u1))
+    r = sqrt_f(F32(-2.0) * logf(u1))
     s, c = sincos_turns(u2)
     m, sd = F32(prm[0]), F32(prm[1])
     return m + sd * (r * c), m + sd * (r * s)
@@ -128,3 +132,73 @@ SAMPLERS = {
     TRUNC_NORMAL: (_trunc32, _trunc64),
     TRUNC_NORMAL_WIDE: (_trunc_wide32, _trunc64),
 }
+
+
+@njit(inline="always")
+def _identity(v):
+    return v
+
+
+@njit(inline="always")
+def _to_f16(v):
+    return f32_to_f16_bits(v)
+
+
+@njit(inline="always")
+def _from_f16(v):
+    return f16_bits_to_f32(v)
+
+
+@njit(inline="always")
+def _from_bf16(v):
+    return bf16_bits_to_f32(v)
+
+
+@njit(inline="always")
+def _to_bf16_any(v):
+    return f32_to_bf16_bits_any(v)
+
+
+_STORE = {KIND_F16: _to_f16, KIND_BF16: f32_to_bf16_bits}
+
+
+def codec(kind):
+    """``(load, store)`` jitted functions of an output kind for data that may
+    hold anything (the activations' inputs and results): 16-bit bit patterns
+    <-> float32 (exact widening; nearest-even rounding that keeps inf and NaN),
+    identities for float32/float64. Both devices' elementwise kernels use it."""
+    if kind == KIND_F16:
+        return _from_f16, _to_f16
+    if kind == KIND_BF16:
+        return _from_bf16, _to_bf16_any
+    return _identity, _identity
+_PAIRS = {}
+
+
+def pair_sampler(dist, kind):
+    """The jitted ``(xa, xb, prm) -> (va, vb)``: stored values of the word pair
+    (2i, 2i+1) of a block for sampler ``dist`` and output ``kind`` (16-bit kinds
+    as bit patterns, rounded once from the float32 value). Both devices' fill
+    kernels call it, so a value's formula lives here only."""
+    key = (dist, kind)
+    fn = _PAIRS.get(key)
+    if fn is not None:
+        return fn
+    if kind == KIND_U32 or dist == BITS:
+        def pair(xa, xb, prm):
+            return xa, xb
+    else:
+        if kind not in (KIND_F32, KIND_F64, KIND_F16, KIND_BF16):
+            raise ValueError(f"unknown output kind {kind}")
+        s32, s64 = SAMPLERS[dist]
+        f = s64 if kind == KIND_F64 else s32
+        st = _STORE.get(kind, _identity)
+        if f in PAIR_SAMPLERS:
+            def pair(xa, xb, prm):
+                va, vb = f(xa, xb, prm)
+                return st(va), st(vb)
+        else:
+            def pair(xa, xb, prm):
+                return st(f(xa, prm)), st(f(xb, prm))
+    fn = _PAIRS[key] = njit(inline="always")(pair)
+    return fn

@@ -33,7 +33,8 @@ from numba import literally, njit, types
 from numba.extending import overload
 
 from .. import _fmath as _fmath_mod
-from .._fmath import bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits_any, f32_to_f16_bits
+from .. import distributions as _dist_mod
+from ..distributions import codec
 from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, run_tiles, specialize
 
 FORWARD, BACKWARD, FUSED, FUSED_D = 0, 1, 2, 3
@@ -56,12 +57,8 @@ def _load(v, kind):
 
 @overload(_load, inline="always", prefer_literal=True)
 def _load_impl(v, kind):
-    k = kind.literal_value
-    if k == KIND_F16:
-        return lambda v, kind: f16_bits_to_f32(v)
-    if k == KIND_BF16:
-        return lambda v, kind: bf16_bits_to_f32(v)
-    return lambda v, kind: v
+    ld = codec(kind.literal_value)[0]
+    return lambda v, kind: ld(v)
 
 
 def _store(v, kind):
@@ -70,12 +67,8 @@ def _store(v, kind):
 
 @overload(_store, inline="always", prefer_literal=True)
 def _store_impl(v, kind):
-    k = kind.literal_value
-    if k == KIND_F16:
-        return lambda v, kind: f32_to_f16_bits(v)
-    if k == KIND_BF16:
-        return lambda v, kind: f32_to_bf16_bits_any(v)
-    return lambda v, kind: v
+    st = codec(kind.literal_value)[1]
+    return lambda v, kind: st(v)
 
 
 def _params(kind, prm):
@@ -197,7 +190,9 @@ def _gated_loops(as_, bs, gs, ys, gas, gbs, p, mode, code):
 @overload(_gated_loops, inline="always", prefer_literal=True)
 def _gated_loops_impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
     if not isinstance(code, types.IntegerLiteral):
-        raise TypeError("code must be a compile-time literal")
+        return None  # not matched: Numba retries with the literal
+    if not isinstance(as_.dtype, types.Float) or as_.dtype != p.dtype:
+        return lambda as_, bs, gs, ys, gas, gbs, p, mode, code: None  # see _act_loops_impl
     fn = _MATH[code.literal_value]
 
     def impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
@@ -286,7 +281,7 @@ _CACHE_STAMPS = {}
 def stamp(modules):
     """Fold the registry's source (and the float math) into both kernels'
     cache stamps; called once by ``fastinit.activations`` after registering."""
-    mods = [sys.modules[__name__], _fmath_mod] + list(modules)
+    mods = [sys.modules[__name__], _fmath_mod, _dist_mod] + list(modules)
     for k in (act_1d, gated_1d):
         if k not in _CACHE_STAMPS:
             _CACHE_STAMPS[k] = _stamp_dependencies(k, mods)

@@ -37,9 +37,9 @@ from numba.extending import overload
 from .. import _fmath as _fmath_mod
 from .. import _stream as _stream_mod
 from .. import distributions as _dist_mod
-from .._fmath import f32_to_bf16_bits, f32_to_f16_bits
 from .._stream import philox4x32_10
-from ..distributions import BITS, PAIR_SAMPLERS, SAMPLERS, UNIFORM
+from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, UNIFORM,
+                             pair_sampler)
 
 U64 = np.uint64
 _MASK = U64(0xFFFFFFFF)
@@ -48,25 +48,9 @@ _TWO = U64(2)
 _THREE = U64(3)
 _BLOCKS = U64((1 << 62) - 1)  # block indices wrap with the element index, mod 2**62
 
-KIND_F32, KIND_F64, KIND_F16, KIND_BF16, KIND_U32 = 0, 1, 2, 3, 4
-
-
 def _pair(xa, xb, prm, dist, kind):
     """Stored values of the word pair (2i, 2i+1): sampler ``dist``, output ``kind``."""
     raise NotImplementedError("only callable from jitted code")
-
-
-def _store(kind):
-    if kind == KIND_F16:
-        return f32_to_f16_bits
-    if kind == KIND_BF16:
-        return f32_to_bf16_bits
-    return _identity
-
-
-@njit(inline="always")
-def _identity(v):
-    return v
 
 
 @overload(_pair, inline="always", prefer_literal=True)
@@ -76,22 +60,8 @@ def _pair_impl(xa, xb, prm, dist, kind):
     # large that one kernel took minutes to compile).
     if not isinstance(dist, types.IntegerLiteral) or not isinstance(kind, types.IntegerLiteral):
         raise TypeError("dist and kind must be compile-time literals")
-    k = kind.literal_value
-    if k == KIND_U32:
-        return lambda xa, xb, prm, dist, kind: (xa, xb)
-    if k not in (KIND_F32, KIND_F64, KIND_F16, KIND_BF16):
-        raise TypeError(f"unknown output kind {k}")
-    s32, s64 = SAMPLERS[dist.literal_value]
-    f = s64 if k == KIND_F64 else s32
-    st = _store(k)
-    if f in PAIR_SAMPLERS:
-        def impl(xa, xb, prm, dist, kind):
-            va, vb = f(xa, xb, prm)
-            return st(va), st(vb)
-    else:
-        def impl(xa, xb, prm, dist, kind):
-            return st(f(xa, prm)), st(f(xb, prm))
-    return impl
+    f = pair_sampler(dist.literal_value, kind.literal_value)
+    return lambda xa, xb, prm, dist, kind: f(xa, xb, prm)
 
 
 def _fused(dist, kind):
