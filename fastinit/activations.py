@@ -51,7 +51,7 @@ from numba import njit
 
 from ._fmath import const, expm1_exp, ndtr2, sigmoid2, softplus3, tanh3, where
 from .cpu import elementwise as _ew
-from .dispatch import as_target, float_kind
+from .dispatch import as_target, device_of, elementwise_kernels, empty_like, float_kind, same_device
 
 __all__ = ["ACTIVATIONS", "Activation", "forward", "backward", "fused", "names"]
 
@@ -263,7 +263,7 @@ def _hardswish(x, p):
 
 @njit(inline="always")
 def _softsign(x, p):
-    a = np.abs(x)
+    a = abs(x)
     r = const(x, 1.0) / (const(x, 1.0) + a)
     lim = where(x > const(x, 0.0), const(x, 1.0), const(x, -1.0))
     # x / (1 + |x|) divided, as torch: x * r loses bits where r is subnormal (|x| > 1e38)
@@ -511,50 +511,105 @@ def _params(e, given):
 
 
 _INPUT_DTYPES = "float16, bfloat16, float32, float64"
+_ARRAYS = "a numpy.ndarray or a GPU array (CuPy, Numba, __cuda_array_interface__)"
+
+
+def _check_array(a, name):
+    if device_of(a) is None or _is_torch(a):
+        raise TypeError(f"{name} must be {_ARRAYS} (use fastinit.torch for torch tensors); "
+                        f"got {type(a).__name__}")
+
+
+def _is_torch(a):
+    return type(a).__module__.startswith("torch")
 
 
 def _source(a, name):
-    """(1-D C-contiguous view, kind, shape, dtype) of an input array."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray (use fastinit.torch for torch tensors); "
-                        f"got {type(a).__name__}")
+    """(1-D C-contiguous kernel view, kind) of an input array."""
+    _check_array(a, name)
     try:
         kind = float_kind(a.dtype)
     except TypeError:
         raise TypeError(f"{name} dtype must be one of {_INPUT_DTYPES}; got {a.dtype}") from None
-    c = np.ascontiguousarray(a)  # a strided input is copied once (inputs are only read)
-    if kind in (_ew.KIND_F16, _ew.KIND_BF16):
-        c = c.view(np.uint16)
-    return c.reshape(-1), kind
+    if isinstance(a, np.ndarray):
+        c = np.ascontiguousarray(a)  # a strided input is copied once (inputs are only read)
+        if kind in (_ew.KIND_F16, _ew.KIND_BF16):
+            c = c.view(np.uint16)
+        return c.reshape(-1), kind
+    view, kind = _gpu_source(a, name)
+    return view.reshape(view.size), kind
+
+
+def _gpu_source(a, name):
+    # an input is only read: a GPU view of it even when the array is read-only
+    # or (CuPy) strided; other strided GPU arrays are refused by as_target
+    if type(a).__module__.startswith("cupy") and not a.flags.c_contiguous:
+        a = a.copy()  # C order by default
+    try:
+        return as_target(a, name)
+    except ValueError as e:
+        if "read-only" not in str(e):
+            raise
+    from .gpu import runtime
+    kind = float_kind(a.dtype)
+    cuda = runtime.cuda()
+    v = cuda.as_cuda_array(a.view(np.uint16) if kind in (_ew.KIND_F16, _ew.KIND_BF16) else a)
+    return v, kind
 
 
 def _dest(out, like, name):
-    """Output buffer: ``out`` checked (shape, dtype, writable, contiguous) or a new array."""
+    """Output buffer: ``out`` checked (device, shape, dtype, writable, contiguous) or a new array."""
     if out is None:
-        arr = np.empty(like.shape, like.dtype)
+        arr = empty_like(like)
     else:
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray; got {type(out).__name__}")
-        if out.shape != like.shape:
-            raise ValueError(f"{name} has shape {out.shape}; expected {like.shape} (the shape of x)")
+        _check_array(out, name)
+        if tuple(out.shape) != tuple(like.shape):
+            raise ValueError(f"{name} has shape {tuple(out.shape)}; expected {tuple(like.shape)} "
+                             "(the shape of x)")
         if out.dtype != like.dtype:
             raise TypeError(f"{name} has dtype {out.dtype}; expected {like.dtype} (the dtype of x)")
         arr = out
     view, _ = as_target(arr, name)
-    return arr, view.reshape(-1)
+    return arr, view.reshape(view.size)
+
+
+def _span(a):
+    """(first byte address, one past the last) of an array's memory, for overlap checks."""
+    if isinstance(a, np.ndarray):
+        return getattr(np.lib, "array_utils", np).byte_bounds(a)
+    cai = getattr(a, "__cuda_array_interface__", None)
+    if cai is not None:
+        ptr = cai["data"][0]
+    elif hasattr(a, "device_ctypes_pointer"):
+        ptr = a.device_ctypes_pointer.value or 0
+    else:  # the CUDA simulator's arrays wrap a numpy array
+        return _span(a._ary)
+    return ptr, ptr + a.size * a.dtype.itemsize
+
+
+def _same_memory(o, i):
+    if isinstance(o, np.ndarray) and isinstance(i, np.ndarray):
+        return (o.__array_interface__["data"][0] == i.__array_interface__["data"][0]
+                and o.strides == i.strides)
+    return _span(o) == _span(i)
+
+
+def _overlaps(a, b):
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.may_share_memory(a, b)
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return a0 < b1 and b0 < a1 and a1 > a0 and b1 > b0
 
 
 def _no_partial_overlap(outs, ins):
     for oname, o in outs:
         for iname, i in ins:
-            if np.may_share_memory(o, i) and not (
-                    o.__array_interface__["data"][0] == i.__array_interface__["data"][0]
-                    and o.strides == i.strides):
+            if _overlaps(o, i) and not _same_memory(o, i):
                 raise ValueError(f"{oname} overlaps {iname} without being the same array; "
                                  "in-place (out=x) is fine, shifted views are not")
     for j, (n1, a) in enumerate(outs):
         for n2, b in outs[j + 1:]:
-            if np.may_share_memory(a, b):
+            if _overlaps(a, b):
                 raise ValueError(f"{n1} and {n2} must not share memory")
 
 
@@ -564,11 +619,9 @@ def _inputs(e, x):
             raise TypeError(f"{e.name} is gated: pass x=(a, b), two arrays of one shape")
         a, b = x
         for n, v in (("a", a), ("b", b)):
-            if not isinstance(v, np.ndarray):
-                raise TypeError(f"{n} must be a numpy.ndarray (use fastinit.torch for torch tensors); "
-                                f"got {type(v).__name__}")
-        if a.shape != b.shape:
-            raise ValueError(f"a and b must have the same shape; got {a.shape} and {b.shape}")
+            _check_array(v, n)
+        if tuple(a.shape) != tuple(b.shape):
+            raise ValueError(f"a and b must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}")
         if a.dtype != b.dtype:
             raise TypeError(f"a and b must have the same dtype; got {a.dtype} and {b.dtype}")
         return [("a", a), ("b", b)]
@@ -580,6 +633,7 @@ def _call(name, x, grad_out, mode, outs, params):
     p = _params(e, params)
     ins = _inputs(e, x)
     like = ins[0][1]
+    same_device(ins + [("grad_out", grad_out)] + list(outs))
     srcs = []
     kind = None
     for n, a in ins:
@@ -587,10 +641,10 @@ def _call(name, x, grad_out, mode, outs, params):
         srcs.append(s)
     g = None
     if grad_out is not None:
-        if not isinstance(grad_out, np.ndarray):
-            raise TypeError(f"grad_out must be a numpy.ndarray; got {type(grad_out).__name__}")
-        if grad_out.shape != like.shape:
-            raise ValueError(f"grad_out has shape {grad_out.shape}; expected {like.shape} (the shape of x)")
+        _check_array(grad_out, "grad_out")
+        if tuple(grad_out.shape) != tuple(like.shape):
+            raise ValueError(f"grad_out has shape {tuple(grad_out.shape)}; expected {tuple(like.shape)} "
+                             "(the shape of x)")
         if grad_out.dtype != like.dtype:
             raise TypeError(f"grad_out has dtype {grad_out.dtype}; expected {like.dtype} (the dtype of x)")
         g, _ = _source(grad_out, "grad_out")
@@ -606,12 +660,14 @@ def _call(name, x, grad_out, mode, outs, params):
 
 
 def _launch(e, p, mode, srcs, g, views, kind):
-    """Run entry ``e`` (checked params ``p``) on flat, contiguous numpy views:
+    """Run entry ``e`` (checked params ``p``) on flat, contiguous kernel views
+    (numpy on the CPU, Numba device arrays on the GPU: ``dispatch``):
     ``srcs`` = [x] or [a, b], ``g`` (or None), ``views`` = the outputs the
     mode writes (y / gi / y, gi; gated: y / ga, gb / y, ga, gb). 16-bit data
     comes as uint16 with ``kind`` saying which format (fastinit.torch uses this)."""
     code, prm = e.resolve(p)
     g = srcs[0] if g is None else g
+    kernels = elementwise_kernels(srcs[0])
     if e.gated:
         a, b = srcs
         if mode == _ew.FORWARD:
@@ -628,7 +684,7 @@ def _launch(e, p, mode, srcs, g, views, kind):
             arrays = (xs, g, xs, views[0])
         else:
             arrays = (xs, g, views[0], views[1])
-    _ew.run(arrays, prm, mode, code, kind, gated=e.gated)
+    kernels.run(arrays, prm, mode, code, kind, gated=e.gated)
 
 
 def _pair(out, n, name):
@@ -648,10 +704,13 @@ def forward(name, x, *, out=None, **params):
     ----------
     name : str
         Activation name, torch's (``"gelu"``, ``"leaky_relu"``, ...).
-    x : numpy.ndarray or (numpy.ndarray, numpy.ndarray)
-        float16, bfloat16, float32 or float64, any shape; ``(a, b)`` for the
-        gated ``swiglu``/``geglu``. 16-bit inputs are computed in float32.
-    out : numpy.ndarray, optional
+    x : array or (array, array)
+        A numpy array, or a GPU array (CuPy, Numba device array, anything with
+        ``__cuda_array_interface__``): the work runs where the data is, and
+        every array of the call must be on one device. float16, bfloat16,
+        float32 or float64, any shape; ``(a, b)`` for the gated
+        ``swiglu``/``geglu``. 16-bit inputs are computed in float32.
+    out : array, optional
         Where to write ``y`` (x's shape and dtype, writable, C-contiguous);
         ``out=x`` computes in place.
     **params
@@ -659,13 +718,16 @@ def forward(name, x, *, out=None, **params):
 
     Returns
     -------
-    numpy.ndarray
-        ``y`` (``out`` when given).
+    array
+        ``y`` (``out`` when given; else a new array of x's kind: numpy, CuPy
+        or a Numba device array).
 
     Notes
     -----
     torch: ``torch.nn.functional.<name>(x, **params)``. Deterministic: each
-    element depends on its own input only, for any thread count.
+    element depends on its own input only, for any thread count; float32 and
+    16-bit results are the same bits on CPU and GPU (float64: libm vs
+    libdevice, a few ulp).
     """
     return _call(name, x, None, _ew.FORWARD, [("out", out)], params)[0]
 

@@ -23,7 +23,8 @@ from numba import njit, prange
 
 import fastinit as fi
 
-__all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "act_run", "format_act_table", "jit_latency"]
+__all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "act_run", "format_act_table", "jit_latency",
+           "gpu_run", "gpu_act_run"]
 
 
 @njit(parallel=True, cache=False)
@@ -201,8 +202,8 @@ def torch_act(label, mode, buf):
     import torch
     name, params, gated = _act(label)
     e = fi.activations.ACTIVATIONS[name]
-    ins = [_torch_view(a) for a in buf["ins"]]
-    g = _torch_view(buf["g"])
+    ins = [a if isinstance(a, torch.Tensor) else _torch_view(a) for a in buf["ins"]]
+    g = buf["g"] if isinstance(buf["g"], torch.Tensor) else _torch_view(buf["g"])
 
     def f(*t):
         return e.torch(torch, *t, **params)
@@ -270,6 +271,130 @@ def format_act_table(result):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- GPU (--device cuda)
+def _cuda_sync():
+    from .gpu import runtime
+    runtime.cuda().synchronize()
+
+
+def gpu_time(fn, repeat):
+    """Best-of-``repeat`` seconds of ``fn`` on the GPU, synchronized around each
+    call (one warm-up call first: compile, allocation)."""
+    def timed():
+        fn()
+        _cuda_sync()
+    _cuda_sync()
+    return best_time(timed, repeat)
+
+
+def _torch_cuda():
+    torch = _torch()
+    if torch is not None and torch.cuda.is_available():
+        return torch
+    return None
+
+
+def _gpu_buffer(shape, dtype, torch):
+    """A GPU output: a torch CUDA tensor when torch has CUDA (bfloat16 included),
+    else a Numba device array."""
+    if torch is not None:
+        return torch.empty(shape, dtype=getattr(torch, dtype), device="cuda")
+    from .gpu import runtime
+    return runtime.cuda().device_array(shape, fi.dispatch.resolve_dtype(dtype))
+
+
+def _gpu_fill_ref(buf, torch):
+    """Write-bandwidth reference: torch ``fill_`` (GPU_NOTES.md: CuPy's fill
+    reached only a quarter of it), else fastinit's own constant fill kernel."""
+    if torch is not None:
+        return lambda: buf.fill_(1.0)
+    view, kind = fi.dispatch.as_target(buf)
+    from .gpu import fill
+    bits = fi.dispatch.storage_scalar(1.0, kind)
+    return lambda: fill.set_all(view, bits)
+
+
+def gpu_run(n=1 << 28, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=None):
+    """``run`` on the GPU: fastinit (into a torch CUDA tensor, or a Numba device
+    array without torch) vs torch's CUDA initializers, and the fill reference."""
+    torch = _torch_cuda()
+    rows = []
+    cols = min(4096, n)
+    shape = (n // cols, cols)
+    for dtype in dtypes:
+        buf = _gpu_buffer(shape, dtype, torch)
+        t_fill = gpu_time(_gpu_fill_ref(buf, torch), repeat)
+        for op in ops or QUICK_OPS:
+            if op == "orthogonal":
+                continue  # QR, not a bandwidth-bound fill
+            if progress:
+                progress(f"{op} {dtype} cuda")
+            rows.append({"op": op, "dtype": dtype, "n": n // cols * cols, "device": "cuda", "fill_s": t_fill,
+                         "fastinit_s": gpu_time(fastinit_op(op, buf), repeat), "numpy_s": None,
+                         "torch_s": gpu_time(torch_op(op, buf), repeat) if torch is not None else None})
+        del buf
+    return {"machine": machine_info(), "rows": rows,
+            "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.gpu_run()"}
+
+
+def gpu_act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",), progress=None):
+    """``act_run`` on the GPU: the fastinit kernel (through the same views
+    ``fastinit.torch`` uses) vs torch eager forward+backward on CUDA tensors,
+    with a copy (``copy_``, or fastinit's forward of relu without torch) as the
+    bandwidth reference."""
+    torch = _torch_cuda()
+    A = fi.activations
+    rows = []
+    for dtype in dtypes:
+        itemsize = fi.dispatch.resolve_dtype(dtype).itemsize
+        for label in acts or QUICK_ACTS:
+            name, params, gated = _act(label)
+            e = A.ACTIVATIONS[name]
+            p = A._params(e, dict(params))
+            host = act_buffers(label, n, dtype)
+            if torch is not None:
+                def dev(a):
+                    return _torch_view(a).to("cuda")
+            else:
+                from .gpu import runtime
+
+                def dev(a):
+                    return runtime.cuda().to_device(a)
+            buf = {"ins": [dev(a) for a in host["ins"]], "g": dev(host["g"]),
+                   "outs": [dev(a) for a in host["outs"]]}
+            views = {k: ([fi.dispatch.as_target(a)[0].reshape(n) for a in v] if isinstance(v, list)
+                         else fi.dispatch.as_target(v)[0].reshape(n)) for k, v in buf.items()}
+            kind = fi.dispatch.as_target(buf["g"])[1]
+            if torch is not None:
+                src, dst = buf["g"], buf["outs"][0]
+                t_copy = gpu_time(lambda: dst.copy_(src), repeat)
+            else:
+                t_copy = gpu_time(lambda: A._launch(A.ACTIVATIONS["relu"], {}, 0, [views["g"]], None,
+                                                    [views["outs"][0]], kind), repeat)
+            for mode in modes:
+                if progress:
+                    progress(f"{label} {mode} {dtype} cuda")
+                m = {"forward": 0, "backward": 1, "fused": 2}[mode]
+                nin = 2 if gated else 1
+                nout = {"forward": 1, "backward": nin, "fused": 1 + nin}[mode]
+                outs = views["outs"][:nout] if mode != "backward" else views["outs"][1:1 + nout]
+                g = None if mode == "forward" else views["g"]
+
+                def call(outs=outs, g=g, m=m):
+                    A._launch(e, p, m, views["ins"][:nin], g, outs, kind)
+                t_fi = gpu_time(call, repeat)
+                t_t = None
+                if torch is not None:
+                    t_t = gpu_time(torch_act(label, mode, buf), repeat)
+                rows.append({"op": f"{label}:{mode}", "dtype": dtype, "n": n, "device": "cuda",
+                             "copy_s": t_copy, "copy_bytes": 2 * itemsize,
+                             "bytes": act_bytes(label, mode, itemsize),
+                             "fastinit_s": t_fi, "numpy_s": None, "torch_s": t_t})
+            del buf, views
+    return {"machine": machine_info(), "rows": rows,
+            "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.gpu_act_run()"}
+
+
 def machine_info():
     import llvmlite.binding as ll
     features = ll.get_host_cpu_features()
@@ -278,14 +403,31 @@ def machine_info():
     info = {"cpu": ll.get_host_cpu_name(), "simd": simd, "threads": numba.get_num_threads(),
             "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
             "fastinit": fi.__version__, "torch": getattr(torch, "__version__", None),
-            "date": time.strftime("%Y-%m-%d")}
+            "date": time.strftime("%Y-%m-%d"), "gpu": gpu_name()}
     return info
+
+
+def gpu_name():
+    """The current GPU's name if the GPU backend is already loaded (this never
+    imports numba.cuda itself), "CUDA simulator" under NUMBA_ENABLE_CUDASIM."""
+    runtime = sys.modules.get("fastinit.gpu.runtime")
+    if runtime is None:
+        return None
+    try:
+        c = runtime.cuda()
+    except (ImportError, RuntimeError):
+        return None
+    if runtime.SIM:
+        return "CUDA simulator"
+    name = c.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def format_table(result):
     """Markdown table: G elements/s and ratios vs torch / NumPy, % of fill bandwidth."""
     m = result["machine"]
-    lines = [f"machine: {m['cpu']} ({m['simd']}), {m['threads']} threads; fastinit {m['fastinit']}, "
+    gpu = f"; GPU: {m['gpu']}" if m.get("gpu") else ""
+    lines = [f"machine: {m['cpu']} ({m['simd']}), {m['threads']} threads{gpu}; fastinit {m['fastinit']}, "
              f"numpy {m['numpy']}, numba {m['numba']}, torch {m['torch']}; {m['date']}",
              "",
              "| op | dtype | device | fastinit G el/s | numpy G el/s | torch G el/s | x torch | x numpy "

@@ -13,12 +13,59 @@ import numpy as np
 _SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16"}
 
 
+def _acts_arg(args, bench):
+    acts = bench.QUICK_ACTS
+    if args.full:
+        acts = tuple(a[0] for a in bench.ACTS)
+    if args.acts:
+        acts = () if args.acts == "none" else (tuple(a[0] for a in bench.ACTS) if args.acts == "all"
+                                               else tuple(args.acts.split(",")))
+    return acts
+
+
+def _cmd_bench_gpu(args, bench):
+    """``fastinit bench --device cuda``: the same tables on the current GPU."""
+    from .gpu import runtime
+    try:
+        runtime.cuda()
+    except (ImportError, RuntimeError) as e:
+        print(f"fastinit bench --device cuda: {e}", file=sys.stderr)
+        return 2
+    n = args.size or ((1 << 30) if args.full else (1 << 28))
+    repeat = args.repeat or (5 if args.full else 3)
+    dtypes = tuple(args.dtypes.split(",")) if args.dtypes else ("float32", "bfloat16")
+    ops = tuple(args.ops.split(",")) if args.ops else None
+    acts = _acts_arg(args, bench)
+    unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
+    if unknown:
+        print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
+              f"{', '.join(a[0] for a in bench.ACTS)}", file=sys.stderr)
+        return 2
+    print(f"fastinit bench --device cuda: {n:,} elements per op, best of {repeat}", file=sys.stderr)
+
+    def progress(s):
+        print(f"  {s} ...", file=sys.stderr)
+
+    result = bench.gpu_run(n=n, dtypes=dtypes, repeat=repeat, ops=ops, progress=progress)
+    print(bench.format_table(result))
+    if acts:
+        modes = bench.ACT_MODES if args.full else ("fused",)
+        ar = bench.gpu_act_run(n=min(n, 1 << 26), dtypes=dtypes[:1], repeat=repeat, acts=acts, modes=modes,
+                               progress=progress)
+        print()
+        print(bench.format_act_table(ar))
+        result["activation_rows"] = ar["rows"]
+    if args.json:
+        bench.save(result, args.json)
+    if args.plot:
+        bench.plot(result, args.plot)
+    return 0
+
+
 def _cmd_bench(args):
     from . import bench
     if args.device == "cuda":
-        print("fastinit bench: --device cuda needs the GPU backend, which this build does not "
-              "have yet (issue #4); run without --device for the CPU comparison", file=sys.stderr)
-        return 2
+        return _cmd_bench_gpu(args, bench)
     n = args.size or ((1 << 28) if args.full else (1 << 23))
     repeat = 3 if args.full else 2
     print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), "
@@ -30,12 +77,7 @@ def _cmd_bench(args):
     result = bench.run(n=n, dtypes=dtypes, repeat=args.repeat or repeat, ops=ops,
                        progress=lambda s: print(f"  {s} ...", file=sys.stderr))
     print(bench.format_table(result))
-    acts = bench.QUICK_ACTS
-    if args.full:
-        acts = tuple(a[0] for a in bench.ACTS)
-    if args.acts:
-        acts = () if args.acts == "none" else (tuple(a[0] for a in bench.ACTS) if args.acts == "all"
-                                               else tuple(args.acts.split(",")))
+    acts = _acts_arg(args, bench)
     unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
     if unknown:
         print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
@@ -81,6 +123,7 @@ def _cmd_info(args):
             info[mod] = getattr(__import__(mod), "__version__", "installed")
     info["threading_layer_threads"] = numba.config.NUMBA_NUM_THREADS
     info["gpu"] = _gpu_status()
+    info["default_device"] = __import__("fastinit").get_default_device()
     info["fastinit"] = __version__
     width = max(len(k) for k in info)
     for k, v in info.items():
@@ -89,17 +132,24 @@ def _cmd_info(args):
 
 
 def _gpu_status():
+    """The GPU the backend would use, or what is missing (info imports numba.cuda
+    only here, in the command, never on ``import fastinit``)."""
     import shutil
     import subprocess
+    found = None
     if shutil.which("nvidia-smi"):
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=10).stdout.strip()
-            if out:
-                return f"{out} (this build has no GPU backend yet: issue #4)"
+            found = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip() or None
         except (OSError, subprocess.SubprocessError):
             pass
-    return "none found"
+    try:
+        from .bench import gpu_name
+        from .gpu import runtime
+        runtime.cuda()
+        return f"{gpu_name()} (fastinit GPU backend ready)"
+    except (ImportError, RuntimeError) as e:
+        return f"{found}, but: {e}" if found else "none found"
 
 
 def _parse_shape(text):

@@ -1,29 +1,43 @@
-"""What an output argument is, and the view the kernels write through.
+"""Where an array lives, the view the kernels write through, and which kernels run.
 
-numpy arrays (float16, float32, float64, ml_dtypes.bfloat16) and torch CPU
-tensors (through a zero-copy numpy view; bfloat16 through a 16-bit view) go to
-the CPU kernels. torch is never imported here: a tensor is recognized by its
-class's module, looked up in ``sys.modules`` like array-api-compat does.
+This module is the only place that knows array types:
+
+* numpy arrays (float16, float32, float64, ``ml_dtypes.bfloat16``) and torch
+  CPU tensors (a zero-copy numpy view; 16-bit types through a uint16 view)
+  go to ``fastinit.cpu``;
+* CuPy arrays, torch CUDA tensors, Numba device arrays and anything else with
+  ``__cuda_array_interface__`` go to ``fastinit.gpu``, through a zero-copy
+  Numba device array (16-bit types again as uint16).
+
+Nothing optional is imported to *recognize* an argument: torch is found by
+its class's module in ``sys.modules`` (like array-api-compat), CuPy and
+Numba device arrays by their ``__cuda_array_interface__`` or module name. So
+``import fastinit`` and every CPU call leave cupy, torch, numba.cuda and dask
+unimported (``tests/test_dispatch.py`` checks it in a fresh interpreter).
+
+The default device of the allocating functions (``device=None``) is "cpu"
+until ``set_default_device("cuda")``.
 """
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 
-from .cpu.fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64
+from .distributions import KIND_BF16, KIND_F16, KIND_F32, KIND_F64
 
-__all__ = ["as_target", "float_kind", "resolve_dtype", "FLOAT_DTYPES"]
+__all__ = ["as_target", "float_kind", "resolve_dtype", "FLOAT_DTYPES", "device_of", "same_device",
+           "check_device", "set_default_device", "get_default_device", "empty", "empty_like",
+           "storage_scalar", "cupy_module", "gpu_view", "fill_kernels", "elementwise_kernels", "DEVICES"]
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+DEVICES = ("cpu", "cuda")
 _KINDS = {"float32": KIND_F32, "float64": KIND_F64, "float16": KIND_F16, "bfloat16": KIND_BF16}
+_INSTALL = "pip install 'fastinit-kernels[cuda]'"
 
 
-def _is_torch_tensor(x):
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
+# ------------------------------------------------------------------ dtypes
 def float_kind(dtype):
     """Kernel output kind of a numpy dtype, or TypeError naming the allowed ones."""
     name = np.dtype(dtype).name
@@ -57,42 +71,229 @@ def resolve_dtype(dtype):
     return dt
 
 
-def as_target(tensor, name="tensor"):
-    """Return ``(array, kind)``: a writable C-contiguous numpy view of ``tensor``
-    (16-bit types viewed as uint16) and the kernel output kind.
+def storage_scalar(value, kind):
+    """``value`` (a Python float) as the scalar the kernels store for ``kind``:
+    float32/float64, or the uint16 bits of the float32 value rounded to
+    nearest-even for float16/bfloat16 (torch's ``fill_`` rounds through float
+    the same way)."""
+    if kind == KIND_F64:
+        return np.float64(value)
+    f = np.float32(value)
+    if kind == KIND_F32:
+        return f
+    if kind == KIND_F16:
+        return np.float16(f).view(np.uint16)
+    b = int(f.view(np.uint32))
+    if f != f:
+        return np.uint16((b >> 16) | 0x40)
+    return np.uint16((b + 0x7FFF + ((b >> 16) & 1)) >> 16)
 
-    Raises before anything is written: TypeError for what is not a float array,
-    ValueError for read-only or non-contiguous outputs.
+
+# ------------------------------------------------------------------ devices
+def _is_torch_tensor(x):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _is_numba_device_array(x):
+    mod = type(x).__module__
+    return mod.startswith(("numba.cuda", "numba_cuda")) and hasattr(x, "copy_to_host")
+
+
+def _is_cupy(x):
+    return type(x).__module__.startswith("cupy")
+
+
+def device_of(x):
+    """"cpu", "cuda", or None when ``x`` is not an array fastinit knows."""
+    if isinstance(x, np.ndarray):
+        return "cpu"
+    if _is_torch_tensor(x):
+        t = x.device.type
+        return t if t in DEVICES else None
+    if hasattr(x, "__cuda_array_interface__") or _is_numba_device_array(x):
+        return "cuda"
+    return None
+
+
+def same_device(named):
+    """The one device of ``named`` = [(name, array-or-None), ...]; TypeError
+    naming two arguments on different devices."""
+    first = None
+    for name, a in named:
+        d = None if a is None else device_of(a)
+        if d is None:  # not an array: the caller's type check names it
+            continue
+        if first is None:
+            first = (name, d)
+        elif d != first[1]:
+            raise TypeError(f"{first[0]} is on {first[1]} but {name} is on {d}: "
+                            "pass arrays of one device (move one with .get()/cupy.asarray or .to())")
+    return first[1] if first else None
+
+
+_default = {"device": "cpu"}
+_default_lock = threading.Lock()
+
+
+def check_device(device):
+    """``device=`` argument -> "cpu" or "cuda" (None: the default device)."""
+    if device is None:
+        return _default["device"]
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))} or None; got {device!r}")
+    return device
+
+
+def set_default_device(device):
+    """Device of the allocating functions when ``device=None`` ("cpu" at import)."""
+    device = check_device(device)
+    with _default_lock:
+        _default["device"] = device
+
+
+def get_default_device():
+    """The allocating functions' default device."""
+    return _default["device"]
+
+
+def cupy_module(what):
+    """``cupy``, or ImportError saying ``what`` needs it and how to install it."""
+    return _cupy(what)
+
+
+def _cupy(what):
+    try:
+        import cupy
+    except Exception as e:  # noqa: BLE001 - ImportError or a CUDA library failing to load
+        raise ImportError(f"{what} needs CuPy: {_INSTALL} (import cupy failed: {e})") from e
+    return cupy
+
+
+def _cuda_empty(shape, dtype):
+    cupy = _cupy("device='cuda'")
+    from .gpu import runtime
+    runtime.cuda()  # a clear error when there is no GPU or numba-cuda
+    try:
+        return cupy.empty(shape, dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"CuPy cannot hold dtype {np.dtype(dtype).name} ({e}); for bfloat16 on the GPU "
+                        "initialize a torch bfloat16 CUDA tensor in place") from None
+
+
+def empty(shape, dtype, device):
+    """A new uninitialized array: numpy on "cpu", CuPy on "cuda"."""
+    if check_device(device) == "cpu":
+        return np.empty(shape, dtype)
+    return _cuda_empty(shape, dtype)
+
+
+def empty_like(a):
+    """A new C-contiguous array of ``a``'s shape, dtype and kind of array
+    (numpy, CuPy, or a Numba device array for other GPU arrays)."""
+    if isinstance(a, np.ndarray):
+        return np.empty(a.shape, a.dtype)
+    if _is_cupy(a):
+        return _cupy("a CuPy output").empty(a.shape, a.dtype)
+    from .gpu import runtime
+    return runtime.cuda().device_array(a.shape, a.dtype)
+
+
+# ------------------------------------------------------------------ kernel views
+def as_target(tensor, name="tensor"):
+    """Return ``(array, kind)``: a writable C-contiguous view of ``tensor`` the
+    kernels write through (a numpy array on the CPU, a Numba device array on
+    the GPU; 16-bit types viewed as uint16) and the kernel output kind.
+
+    Raises before anything is written: TypeError for what is not a float
+    array, ValueError for read-only or non-contiguous outputs.
     """
     if _is_torch_tensor(tensor):
-        if tensor.device.type != "cpu":
-            raise TypeError(f"{name} is a torch tensor on {tensor.device}; this build of "
-                            "fastinit writes CPU tensors only (the GPU backend is issue #4)")
-        if not tensor.is_contiguous():
-            raise ValueError(f"{name} must be contiguous; call .contiguous() or pass a contiguous tensor")
-        import torch
-        t = tensor.detach()
-        if t.dtype == torch.bfloat16:
-            arr, kind = t.view(torch.int16).numpy().view(np.uint16), KIND_BF16
-        elif t.dtype in (torch.float16, torch.float32, torch.float64):
-            arr = t.numpy()
-            kind = float_kind(arr.dtype)
-        else:
-            raise TypeError(f"{name} dtype must be one of {', '.join(FLOAT_DTYPES)}; got {t.dtype}")
-        if kind == KIND_F16:
-            arr = arr.view(np.uint16)
-        return arr, kind
-    if not isinstance(tensor, np.ndarray):
-        if hasattr(tensor, "__cuda_array_interface__"):
-            raise TypeError(f"{name} is a GPU array ({type(tensor).__module__}.{type(tensor).__name__}); "
-                            "this build of fastinit writes CPU arrays only (the GPU backend is issue #4)")
-        raise TypeError(f"{name} must be a numpy.ndarray or a torch CPU tensor, got {type(tensor).__name__}")
-    kind = float_kind(tensor.dtype)
-    if not tensor.flags.writeable:
-        raise ValueError(f"{name} is read-only; pass a writable array")
-    if not tensor.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray(...) "
-                         "and copy back, or a contiguous array")
+        return _torch_target(tensor, name)
+    if isinstance(tensor, np.ndarray):
+        kind = float_kind(tensor.dtype)
+        if not tensor.flags.writeable:
+            raise ValueError(f"{name} is read-only; pass a writable array")
+        if not tensor.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray(...) "
+                             "and copy back, or a contiguous array")
+        if kind in (KIND_F16, KIND_BF16):
+            return tensor.view(np.uint16), kind
+        return tensor, kind
+    if device_of(tensor) == "cuda":
+        return _gpu_target(tensor, name)
+    raise TypeError(f"{name} must be a numpy.ndarray, a torch tensor, a CuPy array or another "
+                    f"array with __cuda_array_interface__; got {type(tensor).__name__}")
+
+
+def _torch_target(tensor, name):
+    import torch
+    if tensor.device.type not in DEVICES:
+        raise TypeError(f"{name} is a torch tensor on {tensor.device}; fastinit runs on cpu and cuda")
+    if not tensor.is_contiguous():
+        raise ValueError(f"{name} must be contiguous; call .contiguous() or pass a contiguous tensor")
+    t = tensor.detach()
+    names = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
+             torch.float64: "float64"}
+    if t.dtype not in names:
+        raise TypeError(f"{name} dtype must be one of {', '.join(FLOAT_DTYPES)}; got {t.dtype}")
+    kind = _KINDS[names[t.dtype]]
     if kind in (KIND_F16, KIND_BF16):
-        return tensor.view(np.uint16), kind
-    return tensor, kind
+        t = t.view(torch.int16)
+    if t.device.type == "cpu":
+        arr = t.numpy()
+        return (arr.view(np.uint16) if kind in (KIND_F16, KIND_BF16) else arr), kind
+    from .gpu import runtime
+    arr = runtime.cuda().as_cuda_array(t)
+    return (arr.view(np.uint16) if kind in (KIND_F16, KIND_BF16) else arr), kind
+
+
+def _gpu_target(tensor, name):
+    from .gpu import runtime
+    runtime.cuda()
+    try:
+        dtype = np.dtype(tensor.dtype)
+    except (AttributeError, TypeError):
+        dtype = None
+    if dtype is None or dtype.name not in _KINDS:
+        got = getattr(tensor, "dtype", "unknown")
+        raise TypeError(f"{name} dtype must be one of {', '.join(FLOAT_DTYPES)}; got {got}")
+    kind = _KINDS[dtype.name]
+    cai = getattr(tensor, "__cuda_array_interface__", None)
+    if cai is not None and cai.get("data", (0, False))[1]:
+        raise ValueError(f"{name} is read-only; pass a writable array")
+    view = tensor
+    if kind in (KIND_F16, KIND_BF16):
+        view = tensor.view(np.uint16)  # CuPy and Numba arrays: a bit view, no copy
+    arr = gpu_view(view)
+    if not arr.is_c_contiguous():
+        raise ValueError(f"{name} must be C-contiguous; pass cupy.ascontiguousarray(...) "
+                         "and copy back, or a contiguous array")
+    return arr, kind
+
+
+def gpu_view(a):
+    """Zero-copy Numba device array of a GPU array (itself if it is one)."""
+    if _is_numba_device_array(a):
+        return a
+    from .gpu import runtime
+    return runtime.cuda().as_cuda_array(a)
+
+
+def fill_kernels(arr):
+    """The fill module (``fill``, and on the GPU ``set_all``/``put``) for a
+    view from ``as_target``."""
+    if isinstance(arr, np.ndarray):
+        from .cpu import fill
+        return fill
+    from .gpu import fill
+    return fill
+
+
+def elementwise_kernels(arr):
+    """The elementwise module (``run``) for a view from ``as_target``."""
+    if isinstance(arr, np.ndarray):
+        from .cpu import elementwise
+        return elementwise
+    from .gpu import elementwise
+    return elementwise

@@ -29,7 +29,7 @@ import numpy as np
 from . import distributions as D
 from ._stream import check_offset, check_seed, key_words, stream_id
 from .cpu import fill as _cpu
-from .dispatch import as_target, resolve_dtype
+from .dispatch import as_target, check_device, empty, fill_kernels, resolve_dtype, storage_scalar
 from .fans import TORCH_AXES, calculate_gain, compute_fans
 
 __all__ = [
@@ -83,8 +83,8 @@ def _words(seed, stream):
 
 
 # ------------------------------------------------------------------ numpydoc sections
-_TENSOR_DOC = ("tensor : numpy.ndarray or torch.Tensor (CPU)\n"
-               "    Written in place: float16, bfloat16 (ml_dtypes), float32 or float64, C-contiguous, writable.")
+_TENSOR_DOC = ("tensor : numpy.ndarray, torch.Tensor (CPU or CUDA), cupy.ndarray or a __cuda_array_interface__ array\n"
+               "    Written in place where it lives: float16, bfloat16, float32 or float64, C-contiguous, writable.")
 _RANDOM_DOC = """seed : int in [0, 2**64), optional
     Philox key. None: the default generator (``manual_seed``).
 stream : int in [0, 2**64) or str, optional
@@ -109,7 +109,8 @@ ValueError, TypeError
 Notes
 -----
 Reproducible: each value is a function of ``(seed, stream, logical index)`` only
-(``fastinit._stream``): the same bits for any thread count, tiling or sharding."""
+(``fastinit._stream``): the same bits for any thread count, tiling, sharding or device
+(float64 normal and truncated normal on a GPU: within 4 ulp, libdevice vs libm)."""
 
 
 def _numpydoc(random=True, **params):
@@ -204,10 +205,10 @@ def _fill(tensor, dist, prm, seed, stream, global_shape, start, name="tensor"):
     words = _words(seed, stream)
     if arr.size == 0:
         return tensor
-    if dist == D.TRUNC_NORMAL and kind == _cpu.KIND_F64:
+    if dist == D.TRUNC_NORMAL and kind == D.KIND_F64:
         dist = D.TRUNC_NORMAL_WIDE  # same float64 math; one compiled kernel fewer
     rows, cols, starts = _runs(shape, gshape, st)
-    _cpu.fill(arr.reshape(rows, cols), starts, words, prm, dist, kind)
+    fill_kernels(arr).fill(arr.reshape(rows, cols), starts, words, prm, dist, kind)
     return tensor
 
 
@@ -218,7 +219,7 @@ def _fan_shape(tensor, global_shape):
 
 
 # ------------------------------------------------------------------ raw bits
-def random_bits(shape, *, seed, stream=0, offset=0):
+def random_bits(shape, *, seed, stream=0, offset=0, device=None):
     """Raw Philox words: flat element ``i`` is the word of logical element ``offset + i``.
 
     Parameters
@@ -227,18 +228,29 @@ def random_bits(shape, *, seed, stream=0, offset=0):
     seed : int in [0, 2**64)
     stream : int in [0, 2**64) or str
     offset : int in [0, 2**64); indices wrap modulo 2**64
+    device : {"cpu", "cuda"}, optional
+        Where to allocate; None: the default device (``set_default_device``).
 
     Returns
     -------
-    numpy.ndarray of uint32
+    numpy.ndarray (cpu) or cupy.ndarray (cuda) of uint32, the same words on both.
     """
     shape = _check_shape(shape)
     offset = check_offset(offset)
     words = key_words(check_seed(seed), stream_id(stream))
-    out = np.empty(shape, np.uint32)
+    out = empty(shape, np.uint32, check_device(device))
     if out.size:
-        _cpu.fill(out.reshape(1, -1), np.array([offset], np.uint64), words, (), D.BITS, _cpu.KIND_U32)
+        view = out if isinstance(out, np.ndarray) else _gpu_view(out)
+        n = math.prod(shape)
+        fill_kernels(view).fill(view.reshape(1, n), np.array([offset], np.uint64), words, (), D.BITS,
+                                D.KIND_U32)
     return out
+
+
+def _gpu_view(a):
+    """Numba device array view of a freshly allocated GPU array (``dispatch.gpu_view``)."""
+    from .dispatch import gpu_view
+    return gpu_view(a)
 
 
 # ------------------------------------------------------------------ base distributions
@@ -345,12 +357,32 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
 @_numpydoc(random=False, val="float")
 def constant_(tensor, val):
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``)."""
-    arr, _ = as_target(tensor)
+    arr, kind = as_target(tensor)
     v = float(val) if isinstance(val, numbers.Real) and not isinstance(val, bool) else None
     if v is None:
         raise TypeError(f"val must be a real number, got {val!r}")
-    _view_float(tensor, arr)[...] = v
+    _set_all(arr, kind, v)
     return tensor
+
+
+def _set_all(arr, kind, value):
+    """Every element of the kernel view ``arr`` = ``value`` (rounded like torch's ``fill_``)."""
+    if arr.size == 0:
+        return
+    bits = storage_scalar(value, kind)
+    if isinstance(arr, np.ndarray):
+        arr[...] = bits
+    else:
+        fill_kernels(arr).set_all(arr, bits)
+
+
+def _put(arr, kind, flat_index, value):
+    """``arr.flat[flat_index] = value`` on either device."""
+    bits = storage_scalar(value, kind)
+    if isinstance(arr, np.ndarray):
+        arr.reshape(-1)[flat_index] = bits
+    else:
+        fill_kernels(arr).put(arr, np.asarray(flat_index, np.int64), bits)
 
 
 def _view_float(tensor, arr):
@@ -381,13 +413,12 @@ def zeros_(tensor):
 @_numpydoc(random=False)
 def eye_(tensor):
     """Identity in a 2-D ``tensor`` (``torch.nn.init.eye_``); ones on the main diagonal."""
-    arr, _ = as_target(tensor)
+    arr, kind = as_target(tensor)
     if arr.ndim != 2:
         raise ValueError(f"eye_ needs a 2-D tensor, got {arr.ndim} dimensions")
-    view = _view_float(tensor, arr)
-    view[...] = 0
+    _set_all(arr, kind, 0.0)
     n = min(arr.shape)
-    view[np.arange(n), np.arange(n)] = 1
+    _put(arr, kind, np.arange(n, dtype=np.int64) * (arr.shape[1] + 1), 1.0)
     return tensor
 
 
@@ -396,20 +427,19 @@ def dirac_(tensor, groups=1):
     """Dirac delta in a 3-, 4- or 5-D conv weight (``torch.nn.init.dirac_``):
     ``w[g*out_per_group + d, d, center...] = 1`` for each group ``g`` and
     ``d < min(out_per_group, in_channels)``, zero elsewhere."""
-    arr, _ = as_target(tensor)
+    arr, kind = as_target(tensor)
     if arr.ndim not in (3, 4, 5):
         raise ValueError(f"dirac_ needs a 3-, 4- or 5-D tensor, got {arr.ndim} dimensions")
     if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     if arr.shape[0] % groups:
         raise ValueError(f"dim 0 ({arr.shape[0]}) must be divisible by groups ({groups})")
-    view = _view_float(tensor, arr)
-    view[...] = 0
+    _set_all(arr, kind, 0.0)
     per = arr.shape[0] // groups
     center = tuple(s // 2 for s in arr.shape[2:])
-    for g in range(groups):
-        for d in range(min(per, arr.shape[1])):
-            view[(g * per + d, d) + center] = 1
+    ones = [(g * per + d, d) + center for g in range(groups) for d in range(min(per, arr.shape[1]))]
+    if ones:
+        _put(arr, kind, np.ravel_multi_index(tuple(np.array(ones).T), arr.shape), 1.0)
     return tensor
 
 
@@ -556,7 +586,7 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
     and scaled by ``gain``. Needs O(rows * cols) float64 workspace (QR cannot
     run in place); a shard computes the full matrix and keeps its region.
     """
-    arr, _ = as_target(tensor)
+    arr, kind = as_target(tensor)
     gain = _finite(gain, "gain")
     gshape, st = _region(arr.shape, global_shape, start)
     if len(gshape) < 2:
@@ -566,8 +596,12 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
         return tensor
     rows = gshape[0]
     cols = math.prod(gshape) // rows
+    region = tuple(slice(s, s + n) for s, n in zip(st, arr.shape))
+    if not isinstance(arr, np.ndarray):
+        _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region)
+        return tensor
     flat = np.empty((rows, cols), np.float64)
-    _cpu.fill(flat.reshape(1, -1), np.zeros(1, np.uint64), words, (0.0, 1.0), D.NORMAL, _cpu.KIND_F64)
+    _cpu.fill(flat.reshape(1, -1), np.zeros(1, np.uint64), words, (0.0, 1.0), D.NORMAL, D.KIND_F64)
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -575,9 +609,37 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
     if rows < cols:
         q = q.T
     full = (q * gain).reshape(gshape)
-    region = tuple(slice(s, s + n) for s, n in zip(st, arr.shape))
     _view_float(tensor, arr)[...] = full[region]
     return tensor
+
+
+def _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region):
+    """orthogonal_ on a GPU view: the same float64 normal matrix drawn on the
+    device, ``cupy.linalg.qr`` (cuSOLVER), the sign fix, then the region
+    rounded to the tensor's dtype (16-bit through float32, like the fills)."""
+    from .dispatch import cupy_module
+    cupy = cupy_module("orthogonal_ on a GPU array")
+    flat = cupy.empty((rows, cols), cupy.float64)
+    view = _gpu_view(flat)
+    fill_kernels(view).fill(view.reshape(1, rows * cols), np.zeros(1, np.uint64), words, (0.0, 1.0),
+                            D.NORMAL, D.KIND_F64)
+    if rows < cols:
+        flat = flat.T
+    q, r = cupy.linalg.qr(flat)
+    q *= cupy.sign(cupy.diag(r))
+    if rows < cols:
+        q = q.T
+    part = (q * gain).reshape(gshape)[region]
+    if kind == D.KIND_F64:
+        src = cupy.ascontiguousarray(part)
+    elif kind == D.KIND_F32:
+        src = cupy.ascontiguousarray(part, dtype=cupy.float32)
+    elif kind == D.KIND_F16:
+        src = part.astype(cupy.float32).astype(cupy.float16).view(cupy.uint16)
+    else:
+        b = cupy.ascontiguousarray(part, dtype=cupy.float32).view(cupy.uint32)
+        src = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(cupy.uint16)
+    arr.reshape(arr.size).copy_to_device(_gpu_view(cupy.ascontiguousarray(src).reshape(-1)))
 
 
 @_numpydoc(sparsity="float in [0, 1)\n    Fraction of zeros in each column.", std="float\n    > 0.")
@@ -593,7 +655,7 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=
     argsort (int64), about 3x the shard's float32 size; like torch's per-column
     ``randperm``, sparse_ is meant for moderate 2-D weights.
     """
-    arr, _ = as_target(tensor)
+    arr, kind = as_target(tensor)
     if arr.ndim != 2:
         raise ValueError(f"sparse_ needs a 2-D tensor, got {arr.ndim} dimensions")
     sparsity = _finite(sparsity, "sparsity")
@@ -609,28 +671,33 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=
     nz = int(math.ceil(sparsity * rows))
     if nz == 0 or arr.size == 0:
         return tensor
+    # the keys are a function of (seed, stream, index) like every value, so
+    # they are drawn and sorted on the host for a GPU tensor too
     keys = np.empty((rows, arr.shape[1]), np.uint32)
     mask_stream = (stream_i + (1 << 63)) % (1 << 64)
     r, c, starts = _runs(keys.shape, gshape, (0, st[1]))
-    _cpu.fill(keys.reshape(r, c), starts, key_words(seed_i, mask_stream), (), D.BITS, _cpu.KIND_U32)
+    _cpu.fill(keys.reshape(r, c), starts, key_words(seed_i, mask_stream), (), D.BITS, D.KIND_U32)
     zero_rows = np.argsort(keys, axis=0, kind="stable")[:nz]  # (nz, cols)
-    view = _view_float(tensor, arr)
     local = zero_rows - st[0]
     cols_idx = np.broadcast_to(np.arange(arr.shape[1]), local.shape)
     inside = (local >= 0) & (local < arr.shape[0])
-    view[local[inside], cols_idx[inside]] = 0
+    _put(arr, kind, local[inside] * arr.shape[1] + cols_idx[inside], 0.0)
     return tensor
 
 
 # ------------------------------------------------------------------ allocating forms
 def _allocating(fn_, doc_name):
-    def make(shape, *args, dtype="float32", **kwargs):
-        out = np.empty(_check_shape(shape), resolve_dtype(dtype))
+    def make(shape, *args, dtype="float32", device=None, **kwargs):
+        shape = _check_shape(shape)
+        dt = resolve_dtype(dtype)
+        out = empty(shape, dt, check_device(device))
         return fn_(out, *args, **kwargs)
     make.__name__ = make.__qualname__ = doc_name
     make.__doc__ = (f"Allocating form of ``{fn_.__name__}``: ``{doc_name}(shape, ..., dtype='float32', "
-                    f"seed=None, stream=None, global_shape=None, start=None)`` returns a new array "
-                    f"holding exactly what ``{fn_.__name__}`` writes.\n\n" + (fn_.__doc__ or ""))
+                    f"device=None, seed=None, stream=None, global_shape=None, start=None)`` returns a "
+                    f"new array (numpy on device='cpu', CuPy on 'cuda'; None: the default device, "
+                    f"``set_default_device``) holding exactly what ``{fn_.__name__}`` writes.\n\n"
+                    + (fn_.__doc__ or ""))
     return make
 
 

@@ -2,8 +2,10 @@
 forms and ``nn.Module`` classes (needs the torch extra; ``import fastinit``
 never imports this module or torch).
 
-Each activation is a ``torch.autograd.Function`` whose forward runs the CPU
-kernel on a zero-copy numpy view of the tensor and saves only its input; the
+Each activation is a ``torch.autograd.Function`` whose forward runs the
+kernel of the tensor's device (CPU: a zero-copy numpy view; CUDA: a zero-copy
+Numba device array through ``__cuda_array_interface__``, so nothing leaves
+the GPU) and saves only its input; the
 backward recomputes ``f'(x)`` from it in one fused pass (``grad_out * f'(x)``),
 so no activation-sized intermediate is kept. Functional names and module
 names, parameters and defaults are torch's::
@@ -14,10 +16,10 @@ names, parameters and defaults are torch's::
     y = ft.swiglu(a, b)                       # silu(a) * b, both gradients
     ft.SwiGLU()(x)                            # halves of the last dim: silu(x1) * x2
 
-Tensors: float32, float64, float16 and bfloat16 on the CPU (16-bit computed
-in float32 and rounded once, like torch). A non-contiguous input is made
-contiguous first (one copy). CUDA tensors raise until the GPU backend
-(issue #4) lands. The backward is not itself differentiable (double
+Tensors: float32, float64, float16 and bfloat16 on the CPU or a CUDA GPU
+(16-bit computed in float32 and rounded once, like torch). A non-contiguous
+input is made contiguous first (one copy). GPU kernels run on the legacy
+default stream (torch's default). The backward is not itself differentiable (double
 backward raises). Values and gradients match torch's own modules within its
 float32 tolerance (gradients at kinks exactly): ``tests/test_torch_adapter.py``.
 """
@@ -38,10 +40,11 @@ def _check(t, name):
 
 
 def _np(t, name="x"):
-    """Flat numpy view and kernel kind of a contiguous CPU tensor (dispatch's
-    view: uint16 for 16-bit types; device and dtype errors come from there)."""
+    """Flat kernel view and kind of a contiguous tensor (dispatch's view: numpy
+    on the CPU, a Numba device array on CUDA, uint16 for 16-bit types; device
+    and dtype errors come from there)."""
     a, kind = as_target(t.detach(), name)
-    return a.reshape(-1), kind
+    return a.reshape(a.size), kind
 
 
 def _run(entry, p, mode, inputs, g=None):
@@ -102,6 +105,9 @@ def apply(name, *inputs, **params):
         raise TypeError(f"{e.name} takes {len(names)} tensor(s) ({', '.join(names)}); got {len(inputs)}")
     for t, n in zip(inputs, names):
         _check(t, n)
+    if len({t.device for t in inputs}) > 1:
+        raise TypeError(f"a is on {inputs[0].device} but b is on {inputs[1].device}: "
+                        "pass tensors of one device")
     if e.gated:
         a, b = inputs
         if a.shape != b.shape:

@@ -152,7 +152,7 @@ def test_gain_errors():
 
 
 def test_not_an_array():
-    with pytest.raises(TypeError, match="numpy.ndarray or a torch CPU tensor"):
+    with pytest.raises(TypeError, match="must be a numpy.ndarray, a torch tensor, a CuPy array"):
         fi.normal_([1.0, 2.0], seed=0)
 
 
@@ -169,7 +169,7 @@ def test_torch_errors():
 
 @pytest.mark.parametrize("name", ["xavier_uniform_", "kaiming_normal_", "he_uniform_", "orthogonal_"])
 def test_fan_based_initializers_name_a_bad_output(name):
-    with pytest.raises(TypeError, match="numpy.ndarray or a torch CPU tensor"):
+    with pytest.raises(TypeError, match="must be a numpy.ndarray, a torch tensor, a CuPy array"):
         getattr(fi, name)([[1.0, 2.0], [3.0, 4.0]], seed=0)
 
 

@@ -1,0 +1,204 @@
+"""Numba-CUDA plumbing for the GPU kernels: import with clear errors, exact
+compilation, launch configuration, and the 16-byte store.
+
+Exactness: no FMA contraction
+-----------------------------
+libNVVM contracts ``a * b + c`` into one ``fma`` by default (its ``-fma=1``),
+and ptxas fuses a ``mul.f32`` feeding an ``add.f32`` too. The CPU kernels
+round every product and sum on its own (Numba without ``fastmath``) and write
+every fused step explicitly (``_fmath.fma``, ``llvm.fma``, ``fma.rn`` in PTX),
+so the GPU must not fuse anything else, or uniform's ``lo + span * u`` would
+differ from the CPU in the last bit. Numba-CUDA has no public switch for it,
+so ``compile_exact`` compiles our kernels while ``nvvm.compile_ir`` adds
+``fma=False``; libNVVM then emits ``mul.rn.f32``/``add.rn.f32``, which ptxas
+never fuses (checked on the PTX of the uniform kernel: with the default,
+one ``fma.rn.f32``; with ``fma=False``, ``mul.rn.f32`` + ``add.rn.f32``;
+numba-cuda 0.30.4, libNVVM of CUDA 13.0, sm_90, 2026-11-23).
+
+The simulator
+-------------
+Under ``NUMBA_ENABLE_CUDASIM=1`` ``numba.cuda`` runs kernels as Python on
+the CPU, each CUDA thread a Python thread: the kernels' ``@njit`` callees run
+compiled for the CPU, the intrinsics below have Python twins, and launches
+use a small grid (the grid-stride loops cover any size).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+#: True when numba.cuda is Numba's CUDA simulator (kernels run as Python)
+SIM = bool(numba.config.ENABLE_CUDASIM)
+
+INSTALL_HINT = "pip install 'fastinit-kernels[cuda]' (CuPy, numba-cuda and numpy<2.5)"
+
+#: threads per block; grid-stride loops, at most BLOCKS_PER_SM blocks per SM
+THREADS = 256
+BLOCKS_PER_SM = 16
+#: the simulator's launch: 2 blocks of 8 Python threads
+SIM_GRID = (2, 8)
+
+_cuda = None
+
+
+def cuda():
+    """``numba.cuda`` after checking it can run kernels here, or an error that
+    says what is missing and what to install."""
+    global _cuda
+    if _cuda is not None:
+        return _cuda
+    try:
+        from numba import cuda as c
+    except Exception as e:  # noqa: BLE001 - any import failure gets the same advice
+        hint = ""
+        if "row_stack" in str(e):
+            hint = " (numba-cuda 0.30 does not import with numpy 2.5: install numpy<2.5)"
+        raise ImportError(f"the GPU backend needs numba-cuda: {INSTALL_HINT}; "
+                          f"importing numba.cuda failed: {e}{hint}") from e
+    if not SIM and not c.is_available():
+        raise RuntimeError("no usable CUDA GPU found (numba.cuda.is_available() is False: no GPU, "
+                           f"no driver, or no CUDA runtime for numba-cuda); {INSTALL_HINT}")
+    _cuda = c
+    return c
+
+
+_COMPILE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_fma_contraction():
+    """Compile with libNVVM's ``-fma=0`` (see the module docstring)."""
+    from numba.cuda.cudadrv import nvvm
+    original = getattr(nvvm, "compile_ir", None)
+    if original is None:
+        raise RuntimeError("this numba-cuda has no nvvm.compile_ir: fastinit cannot turn off FMA "
+                           f"contraction and would lose bit equality with the CPU; {INSTALL_HINT}")
+
+    def compile_ir(llvmir, **options):
+        options["fma"] = False
+        return original(llvmir, **options)
+
+    with _COMPILE_LOCK:
+        nvvm.compile_ir = compile_ir
+        try:
+            yield
+        finally:
+            nvvm.compile_ir = original
+
+
+_COMPILED = set()
+_MAX_BLOCKS = {}
+
+
+def _max_blocks(c):
+    dev = c.get_current_device()
+    n = _MAX_BLOCKS.get(dev.id)
+    if n is None:
+        n = _MAX_BLOCKS[dev.id] = dev.MULTIPROCESSOR_COUNT * BLOCKS_PER_SM
+    return n
+
+
+def launch(kernel, items, *args):
+    """Run the grid-stride ``kernel`` over ``items`` work items on the current
+    device's default stream, compiling it exactly (no FMA contraction) once
+    per argument types."""
+    c = cuda()
+    if items <= 0:
+        return
+    if SIM:
+        kernel[SIM_GRID](*args)
+        return
+    argtypes = tuple(kernel.typeof_pyval(a) for a in args)
+    key = (kernel, argtypes)
+    if key not in _COMPILED:
+        with _no_fma_contraction():
+            kernel.compile(argtypes)
+        _COMPILED.add(key)
+    blocks = max(1, min(-(-items // THREADS), _max_blocks(c)))
+    kernel[blocks, THREADS](*args)
+
+
+def jit(fn):
+    """``numba.cuda.jit`` for a kernel (lazy: compiled by ``launch``)."""
+    return cuda().jit(fn)
+
+
+# ------------------------------------------------------------------ 16-byte stores
+def _vector_width(dtype):
+    """(elements per vector store, alignment in bytes) for an element type."""
+    nbytes = dtype.bitwidth // 8
+    per = max(1, min(4, 16 // nbytes))
+    return per, per * nbytes
+
+
+@intrinsic
+def _store4_cuda(typingctx, arr, i, v0, v1, v2, v3):
+    """``arr[i:i+4] = v0..v3`` as vector stores (``st.global.v4.f32`` for
+    float32, two ``v2.f64`` for float64, one ``v4.u16`` for 16-bit); ``&arr[i]``
+    must be aligned (``_aligned_cuda``)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1:
+        return None
+    dt = arr.dtype
+    sig = types.void(arr, types.int64, dt, dt, dt, dt)
+    per, align = _vector_width(dt)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        base = builder.gep(ary.data, [args[1]])
+        elt = context.get_value_type(dt)
+        vty = ir.VectorType(elt, per)
+        vals = args[2:]
+        for c0 in range(0, 4, per):
+            vec = ir.Constant(vty, ir.Undefined)
+            for k in range(per):
+                vec = builder.insert_element(vec, vals[c0 + k], ir.Constant(ir.IntType(32), k))
+            p = builder.bitcast(builder.gep(base, [ir.Constant(ir.IntType(64), c0)]), vty.as_pointer())
+            builder.store(vec, p, align=align)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _aligned_cuda(typingctx, arr, i):
+    """Whether ``&arr[i]`` is aligned for ``_store4_cuda``."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1:
+        return None
+    sig = types.boolean(arr, types.int64)
+    _, align = _vector_width(arr.dtype)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i64 = ir.IntType(64)
+        addr = builder.ptrtoint(builder.gep(ary.data, [args[1]]), i64)
+        low = builder.and_(addr, ir.Constant(i64, align - 1))
+        return builder.icmp_unsigned("==", low, ir.Constant(i64, 0))
+
+    return sig, codegen
+
+
+def _store4_sim(arr, i, v0, v1, v2, v3):
+    arr[i] = v0
+    arr[i + 1] = v1
+    arr[i + 2] = v2
+    arr[i + 3] = v3
+
+
+def _aligned_sim(arr, i):
+    # the simulator's stores are plain; this takes the vector path on every
+    # other block so that both paths of the kernels run in CI
+    return (i // 4) % 2 == 0
+
+
+if SIM:
+    store4, aligned = _store4_sim, _aligned_sim
+else:
+    store4, aligned = _store4_cuda, _aligned_cuda
+
+
+__all__ = ["SIM", "INSTALL_HINT", "cuda", "jit", "launch", "store4", "aligned"]

@@ -1,0 +1,416 @@
+"""The GPU backend against the CPU: same bits, same errors.
+
+Runs on a real GPU (numba-cuda + a driver), or on the CPU under Numba's CUDA
+simulator: ``tests/test_gpu_sim.py`` runs this file in a subprocess with
+``NUMBA_ENABLE_CUDASIM=1`` in every CI run. Elsewhere every test skips.
+
+Exactness promised (``fastinit.gpu``): raw words, uniform, and every float32 /
+float16 / bfloat16 value (initializers and activations) bit-identical to the
+CPU; float64 normal, truncated normal and activations go through libm on the
+CPU and libdevice on the GPU, so on a real GPU they are compared in ulps
+(``F64_ULP``); under the simulator (CPU math) they are bit-identical too.
+Sizes are small: the simulator runs each CUDA thread as a Python thread.
+"""
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+
+import fastinit as fi
+from fastinit import activations as A
+from fastinit import dispatch
+
+from conftest import FLOAT_DTYPES
+
+
+def _cuda():
+    try:
+        from fastinit.gpu import runtime
+        return runtime.cuda(), runtime.SIM
+    except (ImportError, RuntimeError):
+        return None, False
+
+
+CUDA, SIM = _cuda()
+pytestmark = pytest.mark.skipif(
+    CUDA is None, reason="no GPU (tests/test_gpu_sim.py runs this file under the CUDA simulator)")
+
+HAS_CUPY = importlib.util.find_spec("cupy") is not None and CUDA is not None and not SIM
+
+#: max ulp between CPU (libm) and GPU (libdevice) float64 results on a real GPU
+F64_ULP = 4
+
+
+def dev(a):
+    return CUDA.to_device(np.ascontiguousarray(a))
+
+
+def host(d):
+    if isinstance(d, np.ndarray):
+        return d
+    if hasattr(d, "copy_to_host"):
+        return d.copy_to_host()
+    return d.get()  # CuPy
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+def ulp_diff(a, b):
+    """Max distance in float64 ulps (0 for equal bits, NaNs equal)."""
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    both_nan = np.isnan(a) & np.isnan(b)
+    ia = a.view(np.int64)
+    ib = b.view(np.int64)
+    ia = np.where(ia < 0, np.int64(-(2**63)) - ia, ia)
+    ib = np.where(ib < 0, np.int64(-(2**63)) - ib, ib)
+    d = np.abs(ia - ib)
+    d[both_nan] = 0
+    return int(d.max()) if d.size else 0
+
+
+def assert_matches(got, ref, exact):
+    got = host(got)
+    if exact or SIM:
+        assert same_bits(got, ref)
+    else:
+        assert got.dtype == ref.dtype and got.shape == ref.shape
+        assert ulp_diff(got, ref) <= F64_ULP
+
+
+@pytest.fixture
+def gpu_alloc(monkeypatch):
+    """``device="cuda"`` allocations: CuPy on a real GPU with CuPy; Numba
+    device arrays otherwise (the simulator has no CuPy)."""
+    if not HAS_CUPY:
+        monkeypatch.setattr(dispatch, "_cuda_empty", lambda shape, dtype: CUDA.device_array(shape, dtype))
+    yield
+
+
+# ------------------------------------------------------------------ raw words and the stream contract
+@pytest.mark.parametrize("offset", [0, 3, 2**32 - 5, 2**40 + 1, 2**64 - 6])
+def test_random_bits_equal_cpu(gpu_alloc, offset):
+    ref = fi.random_bits(1027, seed=2**63 + 11, stream="layers.0", offset=offset)
+    got = fi.random_bits(1027, seed=2**63 + 11, stream="layers.0", offset=offset, device="cuda")
+    assert not isinstance(got, np.ndarray)
+    assert same_bits(host(got), ref)
+
+
+def test_random_bits_known_answer(gpu_alloc):
+    # Random123 kat_vectors: philox4x32 10 with counter 0 and key 0 (block 0 of seed 0, stream 0)
+    got = host(fi.random_bits(4, seed=0, device="cuda"))
+    assert got.tolist() == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+# ------------------------------------------------------------------ distributions, every dtype
+DISTS = {
+    "uniform": (fi.uniform_, dict(a=-2.0, b=3.0), True),
+    "normal": (fi.normal_, dict(mean=0.5, std=2.0), False),
+    "trunc_normal": (fi.trunc_normal_, dict(mean=0.0, std=1.0, a=-0.5, b=2.5), False),
+    "trunc_normal_tail": (fi.trunc_normal_, dict(mean=0.0, std=1.0, a=6.0, b=7.0), False),
+    "trunc_normal_far": (fi.trunc_normal_, dict(mean=1.0, std=0.5, a=-10.0, b=-3.5), False),
+    "kaiming_uniform": (fi.kaiming_uniform_, dict(a=math.sqrt(5)), True),
+    "kaiming_normal": (fi.kaiming_normal_, dict(mode="fan_out"), False),
+    "xavier_uniform": (fi.xavier_uniform_, dict(gain=2.0), True),
+    "xavier_normal": (fi.xavier_normal_, dict(), False),
+    "he_normal": (fi.he_normal_, dict(), False),
+    "lecun_uniform": (fi.lecun_uniform_, dict(), True),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("name", sorted(DISTS))
+def test_initializer_equals_cpu(name, dtype):
+    fn, kw, exact64 = DISTS[name]
+    dt = dispatch.resolve_dtype(dtype)
+    ref = np.empty((33, 37), dt)
+    fn(ref, seed=9, stream=5, **kw)
+    d = dev(np.zeros((33, 37), dt))
+    assert fn(d, seed=9, stream=5, **kw) is d
+    assert_matches(d, ref, exact=exact64 or dtype != "float64")
+
+
+@pytest.mark.parametrize("shape,gshape,start", [
+    ((3, 5), (7, 11), (2, 3)),        # rows start mid-block: the scalar path
+    ((4, 16), (9, 16), (5, 0)),       # full rows: one run, aligned blocks
+    ((2, 3, 5), (4, 6, 9), (1, 2, 4)),
+    ((1, 13), (1, 2**33), (0, 2**32 - 7)),  # offsets past 2**32 inside a row
+])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16" if "bfloat16" in FLOAT_DTYPES else "float16"])
+def test_shard_equals_region_of_full(shape, gshape, start, dtype):
+    dt = dispatch.resolve_dtype(dtype)
+    ref = np.empty(shape, dt)
+    fi.normal_(ref, seed=4, stream="s", global_shape=gshape, start=start)
+    d = dev(np.zeros(shape, dt))
+    fi.normal_(d, seed=4, stream="s", global_shape=gshape, start=start)
+    assert same_bits(host(d), ref)
+    if math.prod(gshape) < 10**4:
+        full = fi.normal(gshape, seed=4, stream="s", dtype=dtype)
+        region = tuple(slice(s, s + n) for s, n in zip(start, shape))
+        assert same_bits(host(d), full[region])
+
+
+def test_allocating_device_cuda(gpu_alloc):
+    got = fi.trunc_normal((17, 19), 0.0, 0.02, -0.04, 0.04, seed=1, device="cuda")
+    assert not isinstance(got, np.ndarray)
+    assert same_bits(host(got), fi.trunc_normal((17, 19), 0.0, 0.02, -0.04, 0.04, seed=1))
+
+
+def test_default_device(gpu_alloc):
+    fi.set_default_device("cuda")
+    try:
+        assert fi.get_default_device() == "cuda"
+        got = fi.uniform((8, 8), seed=3)
+        assert not isinstance(got, np.ndarray)
+        assert isinstance(fi.uniform((8, 8), seed=3, device="cpu"), np.ndarray)
+    finally:
+        fi.set_default_device("cpu")
+    assert same_bits(host(got), fi.uniform((8, 8), seed=3))
+
+
+def test_default_generator_streams_on_gpu():
+    fi.manual_seed(77)
+    a = dev(np.zeros(64, np.float32))
+    b = dev(np.zeros(64, np.float32))
+    fi.normal_(a)
+    fi.normal_(b)
+    fi.manual_seed(77)
+    ra, rb = fi.normal((64,)), fi.normal((64,))
+    assert same_bits(host(a), ra) and same_bits(host(b), rb)
+    assert not np.array_equal(ra, rb)
+
+
+# ------------------------------------------------------------------ deterministic initializers
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_constants_eye_dirac_sparse_equal_cpu(dtype):
+    dt = dispatch.resolve_dtype(dtype)
+    cases = [
+        (lambda t: fi.constant_(t, 0.1), (6, 7)),
+        (fi.ones_, (5,)),
+        (fi.zeros_, (2, 3, 4)),
+        (fi.eye_, (5, 8)),
+        (lambda t: fi.dirac_(t, groups=2), (6, 3, 3, 3)),
+        (lambda t: fi.sparse_(t, 0.4, std=0.5, seed=2, stream=1), (20, 9)),
+        (lambda t: fi.sparse_(t, 0.25, seed=2, global_shape=(20, 9), start=(5, 2)), (10, 4)),
+    ]
+    for fn, shape in cases:
+        ref = np.full(shape, 7, dt)
+        fn(ref)
+        d = dev(np.full(shape, 7, dt))
+        fn(d)
+        assert same_bits(host(d), ref), fn
+
+
+@pytest.mark.skipif(not HAS_CUPY, reason="orthogonal_ on a GPU needs CuPy (cupy.linalg.qr)")
+@pytest.mark.parametrize("shape", [(16, 40), (40, 16), (6, 4, 3)])
+def test_orthogonal_gpu_close_to_cpu(shape):
+    import cupy
+    ref = fi.orthogonal(shape, gain=1.5, seed=3, dtype="float64")
+    got = cupy.empty(shape, cupy.float64)
+    fi.orthogonal_(got, gain=1.5, seed=3)
+    np.testing.assert_allclose(got.get(), ref, rtol=0, atol=1e-12)  # QR rounding differs (cuSOLVER vs LAPACK)
+
+
+def test_orthogonal_without_cupy_says_what_is_missing():
+    if HAS_CUPY:
+        pytest.skip("CuPy is installed")
+    d = dev(np.full((4, 4), 7, np.float32))
+    with pytest.raises(ImportError, match="CuPy"):
+        fi.orthogonal_(d, seed=1)
+    assert (host(d) == 7).all()
+
+
+# ------------------------------------------------------------------ activations
+ACT_X = np.concatenate([np.linspace(-12, 12, 1201), [0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, 100.0, -100.0,
+                                                     np.inf, -np.inf, np.nan]])
+
+
+def _act_inputs(dt):
+    x = ACT_X.astype(dt)
+    g = np.cos(np.arange(x.size) * 0.37).astype(dt)
+    return x, g
+
+
+def _check_activation(name, dtype, modes):
+    e = A._lookup(name)
+    dt = dispatch.resolve_dtype(dtype)
+    x, g = _act_inputs(dt)
+    exact = dtype != "float64"
+    if e.gated:
+        b = x[::-1].copy()
+        y, (ga, gb) = A.fused(name, (x, b), g)
+        if "fused" in modes:
+            yd, (gad, gbd) = A.fused(name, (dev(x), dev(b)), dev(g))
+            for got, ref in ((yd, y), (gad, ga), (gbd, gb)):
+                assert_matches(got, ref, exact)
+        if "backward" in modes:
+            bga, bgb = A.backward(name, dev(g), (dev(x), dev(b)))
+            assert_matches(bga, ga, exact)
+            assert_matches(bgb, gb, exact)
+        if "forward" in modes:
+            assert_matches(A.forward(name, (dev(x), dev(b))), y, exact)
+        if "fused_d" in modes:
+            y2, (da, db) = A.fused(name, (x, b))
+            yd2, (dad, dbd) = A.fused(name, (dev(x), dev(b)))
+            for got, ref in ((yd2, y2), (dad, da), (dbd, db)):
+                assert_matches(got, ref, exact)
+        return
+    y, gi = A.fused(name, x, g)
+    if "fused" in modes:
+        yd, gid = A.fused(name, dev(x), dev(g))
+        assert_matches(yd, y, exact)
+        assert_matches(gid, gi, exact)
+    if "forward" in modes:
+        assert_matches(A.forward(name, dev(x)), y, exact)
+    if "backward" in modes:
+        assert_matches(A.backward(name, dev(g), dev(x)), gi, exact)
+    if "fused_d" in modes:
+        y2, d2 = A.fused(name, x)
+        yd2, dd2 = A.fused(name, dev(x))
+        assert_matches(yd2, y2, exact)
+        assert_matches(dd2, d2, exact)
+
+
+ALL_MODES = ("forward", "backward", "fused", "fused_d")
+
+
+# Under the simulator every (activation, mode, dtype) costs a CPU compile of
+# its element function (seconds): all activations in the fused mode in
+# float32 there, every mode and dtype on a few; a real GPU runs everything.
+@pytest.mark.parametrize("name", sorted(A.ACTIVATIONS))
+def test_activation_equals_cpu(name):
+    for dtype in (["float32"] if SIM else FLOAT_DTYPES):
+        _check_activation(name, dtype, ("fused",) if SIM else ALL_MODES)
+
+
+@pytest.mark.parametrize("name", ["gelu", "softplus", "hardtanh", "swiglu"])
+def test_activation_modes_and_dtypes_equal_cpu(name):
+    for dtype in FLOAT_DTYPES:
+        _check_activation(name, dtype, ALL_MODES if dtype == "float32" else ("fused",))
+
+
+def test_activation_params_and_out_in_place():
+    x, g = _act_inputs(np.float32)
+    ref = A.forward("leaky_relu", x, negative_slope=0.2)
+    d = dev(x)
+    assert A.forward("leaky_relu", d, out=d, negative_slope=0.2) is d
+    assert same_bits(host(d), ref)
+    ref_y, ref_g = A.fused("softplus", x, g, beta=2.0, threshold=5.0)
+    y, gi = dev(np.zeros_like(x)), dev(np.zeros_like(x))
+    A.fused("softplus", dev(x), dev(g), out=y, grad_in=gi, beta=2.0, threshold=5.0)
+    assert same_bits(host(y), ref_y) and same_bits(host(gi), ref_g)
+
+
+# ------------------------------------------------------------------ errors: clear, and nothing written
+def test_mixed_devices_are_refused():
+    x = np.linspace(-1, 1, 64).astype(np.float32)
+    out = dev(np.full(64, 7, np.float32))
+    with pytest.raises(TypeError, match="x is on cpu but out is on cuda"):
+        A.forward("gelu", x, out=out)
+    with pytest.raises(TypeError, match="x is on cuda but grad_out is on cpu"):
+        A.backward("gelu", x, dev(x))
+    assert (host(out) == 7).all()
+
+
+def test_gpu_output_errors_write_nothing():
+    d = dev(np.full((4, 6), 7, np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fi.normal_(d[:, ::2], seed=1)
+    with pytest.raises(TypeError, match="float16, bfloat16, float32, float64"):
+        fi.normal_(dev(np.zeros(4, np.int32)), seed=1)
+    with pytest.raises(ValueError, match="std"):
+        fi.normal_(d, std=-1.0, seed=1)
+    with pytest.raises(ValueError, match="a < b"):
+        fi.uniform_(d, 2.0, 1.0, seed=1)
+    with pytest.raises(ValueError, match="shard does not fit"):
+        fi.uniform_(d, seed=1, global_shape=(4, 6), start=(1, 0))
+    with pytest.raises(ValueError, match="out has shape"):
+        A.forward("relu", dev(np.zeros(5, np.float32)), out=d)
+    assert (host(d) == 7).all()
+
+
+def test_zero_size_gpu_arrays_are_a_no_op():
+    d = dev(np.zeros((0, 5), np.float32))
+    assert fi.normal_(d, seed=1) is d
+    assert host(A.forward("gelu", dev(np.zeros(0, np.float32)))).shape == (0,)
+
+
+# ------------------------------------------------------------------ CuPy and torch CUDA (real GPU only)
+@pytest.mark.skipif(not HAS_CUPY, reason="needs CuPy on a real GPU")
+def test_cupy_arrays_in_and_out():
+    import cupy
+    a = cupy.empty((64, 65), cupy.float16)
+    fi.normal_(a, seed=1)
+    assert same_bits(a.get(), fi.normal((64, 65), seed=1, dtype="float16"))
+    x = cupy.linspace(-4, 4, 1000, dtype=cupy.float32)
+    y = A.forward("gelu", x)
+    assert isinstance(y, cupy.ndarray)
+    assert same_bits(y.get(), A.forward("gelu", x.get()))
+
+
+def _torch_cuda():
+    if SIM or importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+    return torch if torch.cuda.is_available() else None
+
+
+@pytest.mark.skipif(_torch_cuda() is None, reason="needs torch with CUDA on a real GPU")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_torch_cuda_tensors(dtype):
+    torch = _torch_cuda()
+    import fastinit.torch as ft
+    tdt = getattr(torch, dtype)
+    w = torch.empty(128, 96, dtype=tdt, device="cuda")
+    fi.kaiming_uniform_(w, a=math.sqrt(5), seed=7)
+    ref = torch.empty(128, 96, dtype=tdt)
+    fi.kaiming_uniform_(ref, a=math.sqrt(5), seed=7)
+    assert torch.equal(w.cpu(), ref)
+    x = torch.linspace(-6, 6, 4099, device="cuda").to(tdt).requires_grad_()
+    y = ft.gelu(x)
+    y.backward(torch.ones_like(y))
+    xc = x.detach().cpu().requires_grad_()
+    yc = ft.gelu(xc)
+    yc.backward(torch.ones_like(yc))
+    assert y.device.type == "cuda" and x.grad.device.type == "cuda"
+    assert torch.equal(y.detach().cpu(), yc.detach()) and torch.equal(x.grad.cpu(), xc.grad)
+    xt = x.detach().float().requires_grad_()
+    yt = torch.nn.functional.gelu(xt)
+    yt.backward(torch.ones_like(yt))
+    torch.testing.assert_close(y.detach().float(), yt.detach(), atol=1e-2 if dtype != "float32" else 1e-6,
+                               rtol=1e-2 if dtype != "float32" else 1e-5)
+
+
+# ------------------------------------------------------------------ fastinit bench --device cuda
+def test_bench_device_cuda_runs(capsys):
+    from fastinit import bench, cli
+    r = bench.gpu_run(n=8192, dtypes=("float32", "float16"), repeat=1, ops=("uniform", "trunc_normal"))
+    assert [(x["op"], x["dtype"], x["device"]) for x in r["rows"]] == [
+        ("uniform", "float32", "cuda"), ("trunc_normal", "float32", "cuda"),
+        ("uniform", "float16", "cuda"), ("trunc_normal", "float16", "cuda")]
+    assert all(x["fastinit_s"] > 0 and x["fill_s"] > 0 for x in r["rows"])
+    a = bench.gpu_act_run(n=2048, repeat=1, acts=("gelu", "swiglu"), modes=bench.ACT_MODES)
+    assert len(a["rows"]) == 6 and all(x["copy_s"] > 0 for x in a["rows"])
+    assert cli.main(["bench", "--device", "cuda", "--size", "8192", "--ops", "normal", "--acts", "relu",
+                     "--repeat", "1", "--dtypes", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "| normal | float32 | cuda |" in out and "| relu:fused | float32 | cuda |" in out
+    assert "GPU: " in out
+
+
+@pytest.mark.skipif(SIM, reason="PTX exists only on a real GPU")
+def test_ptx_has_vector_stores_and_no_fma_contraction():
+    # the uniform kernel's lo + span * u must stay a separate mul.rn and add.rn
+    # (bit equality with the CPU) and its four values one 16-byte store
+    from fastinit import distributions as D
+    from fastinit._stream import key_words
+    from fastinit.gpu import fill as gf
+    d = CUDA.device_array((1, 4096), np.float32)
+    gf.fill(d, np.zeros(1, np.uint64), key_words(1, 0), (0.0, 1.0), D.UNIFORM, D.KIND_F32)
+    ptx = "\n".join(gf._fill_kernel(D.UNIFORM, D.KIND_F32).inspect_asm().values())
+    assert "st.global.v4.f32" in ptx
+    assert "fma.rn.f32" not in ptx and "mul.rn.f32" in ptx and "add.rn.f32" in ptx
