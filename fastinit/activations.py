@@ -552,8 +552,7 @@ def _gpu_source(a, name):
             raise
     from .gpu import runtime
     kind = float_kind(a.dtype)
-    cuda = runtime.cuda()
-    v = cuda.as_cuda_array(a.view(np.uint16) if kind in (_ew.KIND_F16, _ew.KIND_BF16) else a)
+    v = runtime.as_device_array(a.view(np.uint16) if kind in (_ew.KIND_F16, _ew.KIND_BF16) else a)
     return v, kind
 
 

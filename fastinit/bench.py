@@ -337,60 +337,71 @@ def gpu_run(n=1 << 28, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progr
             "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.gpu_run()"}
 
 
-def gpu_act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",), progress=None):
-    """``act_run`` on the GPU: the fastinit kernel (through the same views
-    ``fastinit.torch`` uses) vs torch eager forward+backward on CUDA tensors,
-    with a copy (``copy_``, or fastinit's forward of relu without torch) as the
-    bandwidth reference."""
-    torch = _torch_cuda()
+def gpu_act_calls(label, n, dtype, modes, torch):
+    """GPU buffers for one activation and the calls to time: ``(copy, {mode:
+    (fastinit, torch or None)})``. fastinit runs its kernel through the views
+    ``fastinit.torch`` uses; torch is eager forward (+ autograd backward) on the
+    same CUDA tensors; the copy is torch ``copy_`` (without torch: fastinit's
+    relu forward, one read + one write)."""
     A = fi.activations
+    name, params, gated = _act(label)
+    e = A.ACTIVATIONS[name]
+    p = A._params(e, dict(params))
+    host = act_buffers(label, n, dtype)
+    if torch is not None:
+        def dev(a):
+            return _torch_view(a).to("cuda")
+    else:
+        from .gpu import runtime
+
+        def dev(a):
+            return runtime.cuda().to_device(a)
+    buf = {"ins": [dev(a) for a in host["ins"]], "g": dev(host["g"]), "outs": [dev(a) for a in host["outs"]]}
+    ins = [fi.dispatch.as_target(a)[0].reshape(n) for a in buf["ins"]]
+    outs = [fi.dispatch.as_target(a)[0].reshape(n) for a in buf["outs"]]
+    gv, kind = fi.dispatch.as_target(buf["g"])
+    gv = gv.reshape(n)
+    if torch is not None:
+        src, dst = buf["g"], buf["outs"][0]
+
+        def copy():
+            dst.copy_(src)
+    else:
+        def copy():
+            A._launch(A.ACTIVATIONS["relu"], {}, 0, [gv], None, [outs[0]], kind)
+    nin = 2 if gated else 1
+    calls = {}
+    for mode in modes:
+        m = {"forward": 0, "backward": 1, "fused": 2}[mode]
+        nout = {"forward": 1, "backward": nin, "fused": 1 + nin}[mode]
+        o = outs[1:1 + nout] if mode == "backward" else outs[:nout]
+        g = None if mode == "forward" else gv
+
+        def call(o=o, g=g, m=m):
+            A._launch(e, p, m, ins[:nin], g, o, kind)
+        calls[mode] = (call, torch_act(label, mode, buf) if torch is not None else None)
+    return copy, calls
+
+
+def gpu_act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",), progress=None):
+    """``act_run`` on the GPU (see ``gpu_act_calls``); rows as in ``act_run``."""
+    torch = _torch_cuda()
     rows = []
     for dtype in dtypes:
         itemsize = fi.dispatch.resolve_dtype(dtype).itemsize
         for label in acts or QUICK_ACTS:
-            name, params, gated = _act(label)
-            e = A.ACTIVATIONS[name]
-            p = A._params(e, dict(params))
-            host = act_buffers(label, n, dtype)
-            if torch is not None:
-                def dev(a):
-                    return _torch_view(a).to("cuda")
-            else:
-                from .gpu import runtime
-
-                def dev(a):
-                    return runtime.cuda().to_device(a)
-            buf = {"ins": [dev(a) for a in host["ins"]], "g": dev(host["g"]),
-                   "outs": [dev(a) for a in host["outs"]]}
-            views = {k: ([fi.dispatch.as_target(a)[0].reshape(n) for a in v] if isinstance(v, list)
-                         else fi.dispatch.as_target(v)[0].reshape(n)) for k, v in buf.items()}
-            kind = fi.dispatch.as_target(buf["g"])[1]
-            if torch is not None:
-                src, dst = buf["g"], buf["outs"][0]
-                t_copy = gpu_time(lambda: dst.copy_(src), repeat)
-            else:
-                t_copy = gpu_time(lambda: A._launch(A.ACTIVATIONS["relu"], {}, 0, [views["g"]], None,
-                                                    [views["outs"][0]], kind), repeat)
+            copy, calls = gpu_act_calls(label, n, dtype, modes, torch)
+            t_copy = gpu_time(copy, repeat)
             for mode in modes:
                 if progress:
                     progress(f"{label} {mode} {dtype} cuda")
-                m = {"forward": 0, "backward": 1, "fused": 2}[mode]
-                nin = 2 if gated else 1
-                nout = {"forward": 1, "backward": nin, "fused": 1 + nin}[mode]
-                outs = views["outs"][:nout] if mode != "backward" else views["outs"][1:1 + nout]
-                g = None if mode == "forward" else views["g"]
-
-                def call(outs=outs, g=g, m=m):
-                    A._launch(e, p, m, views["ins"][:nin], g, outs, kind)
-                t_fi = gpu_time(call, repeat)
-                t_t = None
-                if torch is not None:
-                    t_t = gpu_time(torch_act(label, mode, buf), repeat)
+                f_fi, f_t = calls[mode]
                 rows.append({"op": f"{label}:{mode}", "dtype": dtype, "n": n, "device": "cuda",
                              "copy_s": t_copy, "copy_bytes": 2 * itemsize,
                              "bytes": act_bytes(label, mode, itemsize),
-                             "fastinit_s": t_fi, "numpy_s": None, "torch_s": t_t})
-            del buf, views
+                             "fastinit_s": gpu_time(f_fi, repeat), "numpy_s": None,
+                             "torch_s": gpu_time(f_t, repeat) if f_t is not None else None})
+            del copy, calls
     return {"machine": machine_info(), "rows": rows,
             "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.gpu_act_run()"}
 

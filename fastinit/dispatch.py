@@ -244,8 +244,21 @@ def _torch_target(tensor, name):
         arr = t.numpy()
         return (arr.view(np.uint16) if kind in (KIND_F16, KIND_BF16) else arr), kind
     from .gpu import runtime
-    arr = runtime.cuda().as_cuda_array(t)
+    _check_current_device(t.device.index, name)
+    arr = runtime.as_device_array(t)
     return (arr.view(np.uint16) if kind in (KIND_F16, KIND_BF16) else arr), kind
+
+
+def _check_current_device(index, name):
+    """The GPU kernels run on Numba's current device: refuse an array on another
+    one (a launch would read the wrong memory) with what to do instead."""
+    from .gpu import runtime
+    if index is None or runtime.SIM:
+        return
+    current = runtime.cuda().get_current_device().id
+    if index != current:
+        raise ValueError(f"{name} is on cuda:{index} but fastinit launches on the current device "
+                         f"cuda:{current}; call numba.cuda.select_device({index}) first")
 
 
 def _gpu_target(tensor, name):
@@ -262,6 +275,8 @@ def _gpu_target(tensor, name):
     cai = getattr(tensor, "__cuda_array_interface__", None)
     if cai is not None and cai.get("data", (0, False))[1]:
         raise ValueError(f"{name} is read-only; pass a writable array")
+    if _is_cupy(tensor):
+        _check_current_device(tensor.device.id, name)
     view = tensor
     if kind in (KIND_F16, KIND_BF16):
         view = tensor.view(np.uint16)  # CuPy and Numba arrays: a bit view, no copy
@@ -277,7 +292,7 @@ def gpu_view(a):
     if _is_numba_device_array(a):
         return a
     from .gpu import runtime
-    return runtime.cuda().as_cuda_array(a)
+    return runtime.as_device_array(a)
 
 
 def fill_kernels(arr):

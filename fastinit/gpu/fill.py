@@ -81,8 +81,9 @@ def fill(out2d, starts, words, prm, dist, kind):
     prm = tuple(float(p) for p in prm) + (0.0,) * (8 - len(prm))
     k0, k1, s0, s1 = words
     nb = (cols + 3) // 4 + 1  # blocks a row of cols elements can touch
-    d_starts = cuda.to_device(np.ascontiguousarray(starts, dtype=np.uint64))
-    rt.launch(_fill_kernel(dist, kind), rows * nb, out2d.reshape(rows * cols), d_starts,
+    flat = out2d.reshape(rows * cols)
+    d_starts = rt.to_device(np.ascontiguousarray(starts, dtype=np.uint64), flat)
+    rt.launch(_fill_kernel(dist, kind), rows * nb, flat, d_starts,
               cols, nb, rows * nb, k0, k1, s0, s1, prm)
 
 
@@ -121,7 +122,7 @@ def put(out, flat_index, value):
     if len(flat_index) == 0:
         return
     flat = out.reshape(out.size)
-    idx = cuda.to_device(np.ascontiguousarray(flat_index, dtype=np.int64))
+    idx = rt.to_device(np.ascontiguousarray(flat_index, dtype=np.int64), flat)
     rt.launch(_value_kernels()[1], len(flat_index), flat, idx, len(flat_index), value)
 
 

@@ -105,8 +105,12 @@ def _max_blocks(c):
 
 def launch(kernel, items, *args):
     """Run the grid-stride ``kernel`` over ``items`` work items on the current
-    device's default stream, compiling it exactly (no FMA contraction) once
-    per argument types."""
+    device, compiling it exactly (no FMA contraction) once per argument types.
+
+    Stream: the one the arrays were handed over on (``__cuda_array_interface__``
+    v3 ``stream``: torch's and CuPy's current stream), so the kernel is ordered
+    after the producer's work and before the consumer's, with no host sync;
+    the legacy default stream for arrays that name none."""
     c = cuda()
     if items <= 0:
         return
@@ -119,8 +123,23 @@ def launch(kernel, items, *args):
         with _no_fma_contraction():
             kernel.compile(argtypes)
         _COMPILED.add(key)
+    stream = next((a.stream for a in args if getattr(a, "stream", 0)), 0)
     blocks = max(1, min(-(-items // THREADS), _max_blocks(c)))
-    kernel[blocks, THREADS](*args)
+    kernel[blocks, THREADS, stream](*args)
+
+
+def as_device_array(obj):
+    """Zero-copy Numba view of a ``__cuda_array_interface__`` array, on the
+    current device; its ``stream`` is the producer's (no host sync here:
+    ``launch`` runs on that stream)."""
+    c = cuda()
+    return c.as_cuda_array(obj) if SIM else c.as_cuda_array(obj, sync=False)
+
+
+def to_device(host_array, like):
+    """Copy a small host array (row starts, indices) to the device on the
+    stream ``launch`` will use for ``like``, so the kernel sees it complete."""
+    return cuda().to_device(host_array, stream=getattr(like, "stream", 0) or 0)
 
 
 def jit(fn):
@@ -201,4 +220,4 @@ else:
     store4, aligned = _store4_cuda, _aligned_cuda
 
 
-__all__ = ["SIM", "INSTALL_HINT", "cuda", "jit", "launch", "store4", "aligned"]
+__all__ = ["SIM", "INSTALL_HINT", "cuda", "jit", "launch", "as_device_array", "to_device", "store4", "aligned"]
