@@ -88,7 +88,9 @@ def test_activation_gpu(benchmark, lib, label, mode, size):
     if lib == "torch" and torch is None:
         pytest.skip("torch has no CUDA here")
     benchmark.group = f"act:{label}:{mode}|{size}|float32|cuda"
-    benchmark.extra_info.update(elements=n, lib=lib, bytes=bench.act_bytes(label, mode, 4))
+    nbytes = 8 if lib == "copy" else bench.act_bytes(label, mode, 4)
+    benchmark.extra_info.update(elements=n, lib=lib, op=f"{label}:{mode}", dtype="float32",
+                                bytes_per_element=nbytes)
     copy, calls = bench.gpu_act_calls(label, n, "float32", (mode,), torch)
     fn = copy if lib == "copy" else calls[mode][0 if lib == "fastinit" else 1]
     benchmark.pedantic(_timed(fn), rounds=5 if FULL else 1, iterations=1)

@@ -316,6 +316,17 @@ def test_mixed_devices_are_refused():
     assert (host(out) == 7).all()
 
 
+def test_gpu_partial_overlap_is_refused():
+    d = dev(np.linspace(-1, 1, 65).astype(np.float32))
+    before = host(d).copy()
+    with pytest.raises(ValueError, match="overlaps x without being the same array"):
+        A.forward("relu", d[:64], out=d[1:])
+    y = dev(np.zeros(8, np.float32))
+    with pytest.raises(ValueError, match="must not share memory"):
+        A.fused("gelu", dev(np.ones(8, np.float32)), out=y, grad_in=y)
+    assert same_bits(host(d), before) and not host(y).any()
+
+
 def test_gpu_output_errors_write_nothing():
     d = dev(np.full((4, 6), 7, np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
