@@ -18,6 +18,7 @@ def test_gpu_kernels_under_the_cuda_simulator():
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-8000:]
     passed = int(re.search(r"(\d+) passed", out).group(1))
-    skipped = re.search(r"(\d+) skipped", out)
-    # everything but the CuPy / torch-CUDA tests ran
-    assert passed >= 60 and (int(skipped.group(1)) if skipped else 0) <= 8, out[-3000:]
+    assert passed >= 90, out[-3000:]
+    # everything ran but what needs a real GPU's CuPy, torch CUDA or PTX
+    reasons = re.findall(r"SKIPPED \[\d+\] [^:]+:\d+: (.*)", out)
+    assert all(("CuPy" in r or "torch with CUDA" in r or "PTX" in r) for r in reasons), reasons

@@ -1,5 +1,5 @@
 """Numba-CUDA plumbing for the GPU kernels: import with clear errors, exact
-compilation, launch configuration, and the 16-byte store.
+compilation, launch configuration, and the 16-byte loads and stores.
 
 Exactness: no FMA contraction
 -----------------------------
@@ -201,6 +201,34 @@ def _aligned_cuda(typingctx, arr, i):
     return sig, codegen
 
 
+@intrinsic
+def _load4_cuda(typingctx, arr, i):
+    """``(arr[i], arr[i+1], arr[i+2], arr[i+3])`` as vector loads (the mirror of
+    ``_store4_cuda``); ``&arr[i]`` must be aligned."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1:
+        return None
+    dt = arr.dtype
+    sig = types.UniTuple(dt, 4)(arr, types.int64)
+    per, align = _vector_width(dt)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        base = builder.gep(ary.data, [args[1]])
+        vty = ir.VectorType(context.get_value_type(dt), per)
+        vals = []
+        for c0 in range(0, 4, per):
+            p = builder.bitcast(builder.gep(base, [ir.Constant(ir.IntType(64), c0)]), vty.as_pointer())
+            vec = builder.load(p, align=align)
+            vals += [builder.extract_element(vec, ir.Constant(ir.IntType(32), k)) for k in range(per)]
+        return context.make_tuple(builder, signature.return_type, vals)
+
+    return sig, codegen
+
+
+def _load4_sim(arr, i):
+    return arr[i], arr[i + 1], arr[i + 2], arr[i + 3]
+
+
 def _store4_sim(arr, i, v0, v1, v2, v3):
     arr[i] = v0
     arr[i + 1] = v1
@@ -215,9 +243,9 @@ def _aligned_sim(arr, i):
 
 
 if SIM:
-    store4, aligned = _store4_sim, _aligned_sim
+    load4, store4, aligned = _load4_sim, _store4_sim, _aligned_sim
 else:
-    store4, aligned = _store4_cuda, _aligned_cuda
+    load4, store4, aligned = _load4_cuda, _store4_cuda, _aligned_cuda
 
 
-__all__ = ["SIM", "INSTALL_HINT", "cuda", "jit", "launch", "as_device_array", "to_device", "store4", "aligned"]
+__all__ = ["SIM", "INSTALL_HINT", "cuda", "jit", "launch", "as_device_array", "to_device", "load4", "store4", "aligned"]
