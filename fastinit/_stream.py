@@ -32,6 +32,7 @@ from numba import njit
 __all__ = [
     "PHILOX_M0", "PHILOX_M1", "PHILOX_W0", "PHILOX_W1",
     "philox4x32_10", "stream_id", "key_words", "check_seed", "check_offset",
+    "MASK32", "SHIFT32", "TWO", "THREE", "BLOCK_MOD",
 ]
 
 U64 = np.uint64
@@ -41,6 +42,13 @@ PHILOX_W0 = U64(0x9E3779B9)
 PHILOX_W1 = U64(0xBB67AE85)
 _MASK = U64(0xFFFFFFFF)
 _S32 = U64(32)
+#: uint64 constants of the index -> (block, word) mapping, shared by the kernels:
+#: element n is word n & 3 of block (n >> 2) mod 2**62 (indices wrap mod 2**64)
+MASK32 = _MASK
+SHIFT32 = _S32
+TWO = U64(2)
+THREE = U64(3)
+BLOCK_MOD = U64((1 << 62) - 1)
 
 _TWO64 = 1 << 64
 

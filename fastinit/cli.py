@@ -14,12 +14,18 @@ _SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bf
 
 
 def _acts_arg(args, bench):
+    """The activations ``--acts`` asks for, or None (after saying why) for an unknown one."""
     acts = bench.QUICK_ACTS
     if args.full:
         acts = tuple(a[0] for a in bench.ACTS)
     if args.acts:
         acts = () if args.acts == "none" else (tuple(a[0] for a in bench.ACTS) if args.acts == "all"
                                                else tuple(args.acts.split(",")))
+    unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
+    if unknown:
+        print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
+              f"{', '.join(x[0] for x in bench.ACTS)}, or all / none", file=sys.stderr)
+        return None
     return acts
 
 
@@ -36,10 +42,7 @@ def _cmd_bench_gpu(args, bench):
     dtypes = tuple(args.dtypes.split(",")) if args.dtypes else ("float32", "bfloat16")
     ops = tuple(args.ops.split(",")) if args.ops else None
     acts = _acts_arg(args, bench)
-    unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
-    if unknown:
-        print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
-              f"{', '.join(a[0] for a in bench.ACTS)}", file=sys.stderr)
+    if acts is None:
         return 2
     print(f"fastinit bench --device cuda: {n:,} elements per op, best of {repeat}", file=sys.stderr)
 
@@ -78,10 +81,7 @@ def _cmd_bench(args):
                        progress=lambda s: print(f"  {s} ...", file=sys.stderr))
     print(bench.format_table(result))
     acts = _acts_arg(args, bench)
-    unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
-    if unknown:
-        print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
-              f"{', '.join(x[0] for x in bench.ACTS)}, or all / none", file=sys.stderr)
+    if acts is None:
         return 2
     if acts:
         na = args.size or ((1 << 26) if args.full else (1 << 23))

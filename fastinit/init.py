@@ -602,15 +602,22 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
         return tensor
     flat = np.empty((rows, cols), np.float64)
     _cpu.fill(flat.reshape(1, -1), np.zeros(1, np.uint64), words, (0.0, 1.0), D.NORMAL, D.KIND_F64)
+    _view_float(tensor, arr)[...] = _orthogonal_q(np, flat, gain, gshape)[region]
+    return tensor
+
+
+def _orthogonal_q(xp, flat, gain, gshape):
+    """torch's recipe on the (rows, cols) normal matrix ``flat``, with array module
+    ``xp`` (numpy or CuPy): QR of it (transposed if rows < cols), Q's columns times
+    the signs of R's diagonal, times ``gain``, shaped ``gshape``."""
+    rows, cols = flat.shape
     if rows < cols:
         flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
+    q, r = xp.linalg.qr(flat)
+    q *= xp.sign(xp.diag(r))
     if rows < cols:
         q = q.T
-    full = (q * gain).reshape(gshape)
-    _view_float(tensor, arr)[...] = full[region]
-    return tensor
+    return (q * gain).reshape(gshape)
 
 
 def _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region):
@@ -623,13 +630,7 @@ def _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region):
     view = _gpu_view(flat)
     fill_kernels(view).fill(view.reshape(1, rows * cols), np.zeros(1, np.uint64), words, (0.0, 1.0),
                             D.NORMAL, D.KIND_F64)
-    if rows < cols:
-        flat = flat.T
-    q, r = cupy.linalg.qr(flat)
-    q *= cupy.sign(cupy.diag(r))
-    if rows < cols:
-        q = q.T
-    part = (q * gain).reshape(gshape)[region]
+    part = _orthogonal_q(cupy, flat, gain, gshape)[region]
     if kind == D.KIND_F64:
         src = cupy.ascontiguousarray(part)
     elif kind == D.KIND_F32:

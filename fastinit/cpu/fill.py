@@ -37,16 +37,12 @@ from numba.extending import overload
 from .. import _fmath as _fmath_mod
 from .. import _stream as _stream_mod
 from .. import distributions as _dist_mod
-from .._stream import philox4x32_10
+from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
 from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, UNIFORM,
                              pair_sampler)
 
 U64 = np.uint64
-_MASK = U64(0xFFFFFFFF)
-_S32 = U64(32)
-_TWO = U64(2)
-_THREE = U64(3)
-_BLOCKS = U64((1 << 62) - 1)  # block indices wrap with the element index, mod 2**62
+_MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
 
 def _pair(xa, xb, prm, dist, kind):
     """Stored values of the word pair (2i, 2i+1): sampler ``dist``, output ``kind``."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._stream import philox4x32_10
+from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
 from ..distributions import pair_sampler
 from . import runtime as rt
 
@@ -24,11 +24,7 @@ cuda = rt.cuda()
 
 U64 = np.uint64
 I64 = np.int64
-_MASK = U64(0xFFFFFFFF)
-_S32 = U64(32)
-_TWO = U64(2)
-_THREE = U64(3)
-_BLOCKS = U64((1 << 62) - 1)  # block indices wrap with the element index, mod 2**62
+_MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
 
 _KERNELS = {}
 
