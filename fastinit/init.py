@@ -110,7 +110,7 @@ Notes
 -----
 Reproducible: each value is a function of ``(seed, stream, logical index)`` only
 (``fastinit._stream``): the same bits for any thread count, tiling, sharding or device
-(float64 normal and truncated normal on a GPU: within 4 ulp, libdevice vs libm)."""
+(float64 normal and truncated normal on a GPU: within 2 ulp, libdevice vs libm)."""
 
 
 def _numpydoc(random=True, **params):

@@ -8,7 +8,8 @@ Exactness promised (``fastinit.gpu``): raw words, uniform, and every float32 /
 float16 / bfloat16 value (initializers and activations) bit-identical to the
 CPU; float64 normal, truncated normal and activations go through libm on the
 CPU and libdevice on the GPU, so on a real GPU they are compared in ulps
-(``F64_ULP``); under the simulator (CPU math) they are bit-identical too.
+(``F64_INIT_ULP``, ``F64_ACT_ULP``); under the simulator (CPU math) they are
+bit-identical too.
 Sizes are small: the simulator runs each CUDA thread as a Python thread.
 """
 import importlib.util
@@ -38,8 +39,12 @@ pytestmark = pytest.mark.skipif(
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None and CUDA is not None and not SIM
 
-#: max ulp between CPU (libm) and GPU (libdevice) float64 results on a real GPU
-F64_ULP = 4
+#: max ulp between CPU (libm) and GPU (libdevice) float64 results on a real GPU:
+#: initializers (log/exp/erfc inside Halley-refined inverse CDFs): issue #4's 2 ulp;
+#: activations: libdevice's own bounds are looser (erfc 4 ulp, tanh 2, CUDA C Programming
+#: Guide, "Mathematical Functions"), so 8
+F64_INIT_ULP = 2
+F64_ACT_ULP = 8
 
 
 def dev(a):
@@ -73,13 +78,13 @@ def ulp_diff(a, b):
     return int(d.max()) if d.size else 0
 
 
-def assert_matches(got, ref, exact):
+def assert_matches(got, ref, exact, ulp=F64_INIT_ULP):
     got = host(got)
     if exact or SIM:
         assert same_bits(got, ref)
     else:
         assert got.dtype == ref.dtype and got.shape == ref.shape
-        assert ulp_diff(got, ref) <= F64_ULP
+        assert ulp_diff(got, ref) <= ulp
 
 
 @pytest.fixture
@@ -237,6 +242,10 @@ def _act_inputs(dt):
 
 def _check_activation(name, dtype, modes):
     e = A._lookup(name)
+
+    def check(got, ref, exact):
+        assert_matches(got, ref, exact, ulp=F64_ACT_ULP)
+
     dt = dispatch.resolve_dtype(dtype)
     x, g = _act_inputs(dt)
     exact = dtype != "float64"
@@ -246,33 +255,33 @@ def _check_activation(name, dtype, modes):
         if "fused" in modes:
             yd, (gad, gbd) = A.fused(name, (dev(x), dev(b)), dev(g))
             for got, ref in ((yd, y), (gad, ga), (gbd, gb)):
-                assert_matches(got, ref, exact)
+                check(got, ref, exact)
         if "backward" in modes:
             bga, bgb = A.backward(name, dev(g), (dev(x), dev(b)))
-            assert_matches(bga, ga, exact)
-            assert_matches(bgb, gb, exact)
+            check(bga, ga, exact)
+            check(bgb, gb, exact)
         if "forward" in modes:
-            assert_matches(A.forward(name, (dev(x), dev(b))), y, exact)
+            check(A.forward(name, (dev(x), dev(b))), y, exact)
         if "fused_d" in modes:
             y2, (da, db) = A.fused(name, (x, b))
             yd2, (dad, dbd) = A.fused(name, (dev(x), dev(b)))
             for got, ref in ((yd2, y2), (dad, da), (dbd, db)):
-                assert_matches(got, ref, exact)
+                check(got, ref, exact)
         return
     y, gi = A.fused(name, x, g)
     if "fused" in modes:
         yd, gid = A.fused(name, dev(x), dev(g))
-        assert_matches(yd, y, exact)
-        assert_matches(gid, gi, exact)
+        check(yd, y, exact)
+        check(gid, gi, exact)
     if "forward" in modes:
-        assert_matches(A.forward(name, dev(x)), y, exact)
+        check(A.forward(name, dev(x)), y, exact)
     if "backward" in modes:
-        assert_matches(A.backward(name, dev(g), dev(x)), gi, exact)
+        check(A.backward(name, dev(g), dev(x)), gi, exact)
     if "fused_d" in modes:
         y2, d2 = A.fused(name, x)
         yd2, dd2 = A.fused(name, dev(x))
-        assert_matches(yd2, y2, exact)
-        assert_matches(dd2, d2, exact)
+        check(yd2, y2, exact)
+        check(dd2, d2, exact)
 
 
 ALL_MODES = ("forward", "backward", "fused", "fused_d")
