@@ -42,8 +42,12 @@ def _fill_kernel(dist, kind):
         t = I64(cuda.grid(1))
         step = I64(cuda.gridsize(1))
         while t < items:
-            r = t // nb
-            j = t - r * nb
+            if items == nb:  # one row (an unsharded tensor): no 64-bit division per block
+                r = I64(0)
+                j = t
+            else:
+                r = t // nb
+                j = t - r * nb
             s = starts[r]
             b = ((s >> _TWO) + U64(j)) & _BLOCKS
             x0, x1, x2, x3 = philox(b & _MASK, b >> _S32, s0, s1, k0, k1)
