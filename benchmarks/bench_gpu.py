@@ -13,17 +13,10 @@ import os
 import pytest
 
 from fastinit import bench
+from fastinit.gpu import runtime
 
 
-def _gpu():
-    try:
-        from fastinit.gpu import runtime
-        return runtime.cuda(), runtime.SIM
-    except (ImportError, RuntimeError):
-        return None, False
-
-
-CUDA, SIM = _gpu()
+CUDA, SIM = runtime.probe()
 pytestmark = pytest.mark.skipif(CUDA is None, reason="no GPU")
 
 FULL = os.environ.get("FASTINIT_BENCH") == "full" and not SIM

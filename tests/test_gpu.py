@@ -21,19 +21,12 @@ import pytest
 import fastinit as fi
 from fastinit import activations as A
 from fastinit import dispatch
+from fastinit.gpu import runtime
 
 from conftest import FLOAT_DTYPES
 
 
-def _cuda():
-    try:
-        from fastinit.gpu import runtime
-        return runtime.cuda(), runtime.SIM
-    except (ImportError, RuntimeError):
-        return None, False
-
-
-CUDA, SIM = _cuda()
+CUDA, SIM = runtime.probe()
 pytestmark = pytest.mark.skipif(
     CUDA is None, reason="no GPU (tests/test_gpu_sim.py runs this file under the CUDA simulator)")
 

@@ -67,6 +67,15 @@ def cuda():
     return c
 
 
+def probe():
+    """``(numba.cuda, SIM)`` when GPU kernels can run here (a GPU, or the
+    simulator), else ``(None, False)``: for tests and benchmarks that skip."""
+    try:
+        return cuda(), SIM
+    except (ImportError, RuntimeError):
+        return None, False
+
+
 _COMPILE_LOCK = threading.Lock()
 
 
@@ -248,4 +257,4 @@ else:
     load4, store4, aligned = _load4_cuda, _store4_cuda, _aligned_cuda
 
 
-__all__ = ["SIM", "INSTALL_HINT", "cuda", "jit", "launch", "as_device_array", "to_device", "load4", "store4", "aligned"]
+__all__ = ["SIM", "INSTALL_HINT", "cuda", "probe", "jit", "launch", "as_device_array", "to_device", "load4", "store4", "aligned"]
