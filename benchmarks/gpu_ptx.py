@@ -88,6 +88,10 @@ def main(argv=None):
         for kind in kinds:
             argtypes = (storage[kind][::1], types.uint64[::1]) + (types.int64,) * 3 + (types.uint64,) * 4 + (prm8,)
             report(f"fill dist={dist} kind={kind}", ptx_of(gf._fill_kernel(dist, kind), argtypes, (dist, kind)))
+    for kind in (D.KIND_F32, D.KIND_F64, D.KIND_F16, D.KIND_BF16):
+        src = types.float64 if kind == D.KIND_F64 else types.float32
+        report(f"store_values kind={kind}", ptx_of(gf._cast_kernel(kind), (storage[kind][::1], src[::1], types.int64),
+                                                   ("cast", kind)))
     gated_codes = (A._SILU, A._GELU, A._GELU_TANH)
     prm4 = types.UniTuple(types.float64, 4)
     for code in sorted(ce._MATH):

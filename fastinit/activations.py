@@ -51,7 +51,8 @@ from numba import njit
 
 from ._fmath import const, expm1_exp, ndtr2, sigmoid2, softplus3, tanh3, where
 from .cpu import elementwise as _ew
-from .dispatch import as_target, device_of, elementwise_kernels, empty_like, float_kind, same_device
+from .dispatch import (as_source, as_target, device_of, elementwise_kernels, empty_like, float_kind,
+                       is_torch_tensor, memory_span, same_device)
 
 __all__ = ["ACTIVATIONS", "Activation", "forward", "backward", "fused", "names"]
 
@@ -515,45 +516,19 @@ _ARRAYS = "a numpy.ndarray or a GPU array (CuPy, Numba, __cuda_array_interface__
 
 
 def _check_array(a, name):
-    if device_of(a) is None or _is_torch(a):
+    if device_of(a) is None or is_torch_tensor(a):
         raise TypeError(f"{name} must be {_ARRAYS} (use fastinit.torch for torch tensors); "
                         f"got {type(a).__name__}")
-
-
-def _is_torch(a):
-    return type(a).__module__.startswith("torch")
 
 
 def _source(a, name):
     """(1-D C-contiguous kernel view, kind) of an input array."""
     _check_array(a, name)
     try:
-        kind = float_kind(a.dtype)
+        float_kind(a.dtype)
     except TypeError:
         raise TypeError(f"{name} dtype must be one of {_INPUT_DTYPES}; got {a.dtype}") from None
-    if isinstance(a, np.ndarray):
-        c = np.ascontiguousarray(a)  # a strided input is copied once (inputs are only read)
-        if kind in (_ew.KIND_F16, _ew.KIND_BF16):
-            c = c.view(np.uint16)
-        return c.reshape(-1), kind
-    view, kind = _gpu_source(a, name)
-    return view.reshape(view.size), kind
-
-
-def _gpu_source(a, name):
-    # an input is only read: a GPU view of it even when the array is read-only
-    # or (CuPy) strided; other strided GPU arrays are refused by as_target
-    if type(a).__module__.startswith("cupy") and not a.flags.c_contiguous:
-        a = a.copy()  # C order by default
-    try:
-        return as_target(a, name)
-    except ValueError as e:
-        if "read-only" not in str(e):
-            raise
-    from .gpu import runtime
-    kind = float_kind(a.dtype)
-    v = runtime.as_device_array(a.view(np.uint16) if kind in (_ew.KIND_F16, _ew.KIND_BF16) else a)
-    return v, kind
+    return as_source(a, name)
 
 
 def _dest(out, like, name):
@@ -572,31 +547,17 @@ def _dest(out, like, name):
     return arr, view.reshape(view.size)
 
 
-def _span(a):
-    """(first byte address, one past the last) of an array's memory, for overlap checks."""
-    if isinstance(a, np.ndarray):
-        return getattr(np.lib, "array_utils", np).byte_bounds(a)
-    cai = getattr(a, "__cuda_array_interface__", None)
-    if cai is not None:
-        ptr = cai["data"][0]
-    elif hasattr(a, "device_ctypes_pointer"):
-        ptr = a.device_ctypes_pointer.value or 0
-    else:  # the CUDA simulator's arrays wrap a numpy array
-        return _span(a._ary)
-    return ptr, ptr + a.size * a.dtype.itemsize
-
-
 def _same_memory(o, i):
     if isinstance(o, np.ndarray) and isinstance(i, np.ndarray):
         return (o.__array_interface__["data"][0] == i.__array_interface__["data"][0]
                 and o.strides == i.strides)
-    return _span(o) == _span(i)
+    return memory_span(o) == memory_span(i)
 
 
 def _overlaps(a, b):
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return np.may_share_memory(a, b)
-    (a0, a1), (b0, b1) = _span(a), _span(b)
+    (a0, a1), (b0, b1) = memory_span(a), memory_span(b)
     return a0 < b1 and b0 < a1 and a1 > a0 and b1 > b0
 
 

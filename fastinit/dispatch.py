@@ -25,11 +25,11 @@ import threading
 
 import numpy as np
 
-from .distributions import KIND_BF16, KIND_F16, KIND_F32, KIND_F64
+from .distributions import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
 
 __all__ = ["as_target", "float_kind", "resolve_dtype", "FLOAT_DTYPES", "device_of", "same_device",
            "check_device", "set_default_device", "get_default_device", "empty", "empty_like",
-           "storage_scalar", "cupy_module", "gpu_view", "fill_kernels", "elementwise_kernels", "DEVICES"]
+           "storage_scalar", "cupy_module", "gpu_view", "as_source", "memory_span", "is_torch_tensor", "fill_kernels", "elementwise_kernels", "DEVICES"]
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DEVICES = ("cpu", "cuda")
@@ -81,16 +81,11 @@ def storage_scalar(value, kind):
     f = np.float32(value)
     if kind == KIND_F32:
         return f
-    if kind == KIND_F16:
-        return np.float16(f).view(np.uint16)
-    b = int(f.view(np.uint32))
-    if f != f:
-        return np.uint16((b >> 16) | 0x40)
-    return np.uint16((b + 0x7FFF + ((b >> 16) & 1)) >> 16)
+    return np.uint16(codec(kind)[1](f))  # the kernels' own rounding (distributions.codec)
 
 
 # ------------------------------------------------------------------ devices
-def _is_torch_tensor(x):
+def is_torch_tensor(x):
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
@@ -108,7 +103,7 @@ def device_of(x):
     """"cpu", "cuda", or None when ``x`` is not an array fastinit knows."""
     if isinstance(x, np.ndarray):
         return "cpu"
-    if _is_torch_tensor(x):
+    if is_torch_tensor(x):
         t = x.device.type
         return t if t in DEVICES else None
     if hasattr(x, "__cuda_array_interface__") or _is_numba_device_array(x):
@@ -159,10 +154,6 @@ def get_default_device():
 
 def cupy_module(what):
     """``cupy``, or ImportError saying ``what`` needs it and how to install it."""
-    return _cupy(what)
-
-
-def _cupy(what):
     try:
         import cupy
     except Exception as e:  # noqa: BLE001 - ImportError or a CUDA library failing to load
@@ -171,7 +162,7 @@ def _cupy(what):
 
 
 def _cuda_empty(shape, dtype):
-    cupy = _cupy("device='cuda'")
+    cupy = cupy_module("device='cuda'")
     from .gpu import runtime
     runtime.cuda()  # a clear error when there is no GPU or numba-cuda
     try:
@@ -194,25 +185,26 @@ def empty_like(a):
     if isinstance(a, np.ndarray):
         return np.empty(a.shape, a.dtype)
     if _is_cupy(a):
-        return _cupy("a CuPy output").empty(a.shape, a.dtype)
+        return cupy_module("a CuPy output").empty(a.shape, a.dtype)
     from .gpu import runtime
     return runtime.cuda().device_array(a.shape, a.dtype)
 
 
 # ------------------------------------------------------------------ kernel views
-def as_target(tensor, name="tensor"):
+def as_target(tensor, name="tensor", writable=True):
     """Return ``(array, kind)``: a writable C-contiguous view of ``tensor`` the
     kernels write through (a numpy array on the CPU, a Numba device array on
     the GPU; 16-bit types viewed as uint16) and the kernel output kind.
+    ``writable=False``: a view to read from (``as_source``).
 
     Raises before anything is written: TypeError for what is not a float
     array, ValueError for read-only or non-contiguous outputs.
     """
-    if _is_torch_tensor(tensor):
+    if is_torch_tensor(tensor):
         return _torch_target(tensor, name)
     if isinstance(tensor, np.ndarray):
         kind = float_kind(tensor.dtype)
-        if not tensor.flags.writeable:
+        if writable and not tensor.flags.writeable:
             raise ValueError(f"{name} is read-only; pass a writable array")
         if not tensor.flags.c_contiguous:
             raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray(...) "
@@ -221,7 +213,7 @@ def as_target(tensor, name="tensor"):
             return tensor.view(np.uint16), kind
         return tensor, kind
     if device_of(tensor) == "cuda":
-        return _gpu_target(tensor, name)
+        return _gpu_target(tensor, name, writable)
     raise TypeError(f"{name} must be a numpy.ndarray, a torch tensor, a CuPy array or another "
                     f"array with __cuda_array_interface__; got {type(tensor).__name__}")
 
@@ -261,7 +253,34 @@ def _check_current_device(index, name):
                          f"cuda:{current}; call numba.cuda.select_device({index}) first")
 
 
-def _gpu_target(tensor, name):
+def as_source(a, name):
+    """``(flat C-contiguous view, kind)`` of an input array that is only read:
+    read-only arrays are fine and a strided numpy or CuPy array is copied once
+    (other strided GPU arrays are refused, as outputs are)."""
+    if isinstance(a, np.ndarray) and not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    elif _is_cupy(a) and not a.flags.c_contiguous:
+        a = a.copy()  # C order
+    view, kind = as_target(a, name, writable=False)
+    return view.reshape(view.size), kind
+
+
+def memory_span(a):
+    """``(first byte address, one past the last)`` of an array's memory (numpy,
+    or a GPU array), for overlap checks."""
+    if isinstance(a, np.ndarray):
+        return getattr(np.lib, "array_utils", np).byte_bounds(a)
+    cai = getattr(a, "__cuda_array_interface__", None)
+    if cai is not None:
+        ptr = cai["data"][0]
+    elif hasattr(a, "device_ctypes_pointer"):
+        ptr = a.device_ctypes_pointer.value or 0
+    else:  # the CUDA simulator's arrays wrap a numpy array
+        return memory_span(a._ary)
+    return ptr, ptr + a.size * a.dtype.itemsize
+
+
+def _gpu_target(tensor, name, writable=True):
     from .gpu import runtime
     runtime.cuda()
     try:
@@ -273,7 +292,7 @@ def _gpu_target(tensor, name):
         raise TypeError(f"{name} dtype must be one of {', '.join(FLOAT_DTYPES)}; got {got}")
     kind = _KINDS[dtype.name]
     cai = getattr(tensor, "__cuda_array_interface__", None)
-    if cai is not None and cai.get("data", (0, False))[1]:
+    if writable and cai is not None and cai.get("data", (0, False))[1]:
         raise ValueError(f"{name} is read-only; pass a writable array")
     if _is_cupy(tensor):
         _check_current_device(tensor.device.id, name)

@@ -29,7 +29,8 @@ import numpy as np
 from . import distributions as D
 from ._stream import check_offset, check_seed, key_words, stream_id
 from .cpu import fill as _cpu
-from .dispatch import as_target, check_device, empty, fill_kernels, resolve_dtype, storage_scalar
+from .dispatch import (as_target, check_device, cupy_module, empty, fill_kernels, gpu_view, resolve_dtype,
+                       storage_scalar)
 from .fans import TORCH_AXES, calculate_gain, compute_fans
 
 __all__ = [
@@ -240,17 +241,11 @@ def random_bits(shape, *, seed, stream=0, offset=0, device=None):
     words = key_words(check_seed(seed), stream_id(stream))
     out = empty(shape, np.uint32, check_device(device))
     if out.size:
-        view = out if isinstance(out, np.ndarray) else _gpu_view(out)
+        view = out if isinstance(out, np.ndarray) else gpu_view(out)
         n = math.prod(shape)
         fill_kernels(view).fill(view.reshape(1, n), np.array([offset], np.uint64), words, (), D.BITS,
                                 D.KIND_U32)
     return out
-
-
-def _gpu_view(a):
-    """Numba device array view of a freshly allocated GPU array (``dispatch.gpu_view``)."""
-    from .dispatch import gpu_view
-    return gpu_view(a)
 
 
 # ------------------------------------------------------------------ base distributions
@@ -623,24 +618,16 @@ def _orthogonal_q(xp, flat, gain, gshape):
 def _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region):
     """orthogonal_ on a GPU view: the same float64 normal matrix drawn on the
     device, ``cupy.linalg.qr`` (cuSOLVER), the sign fix, then the region
-    rounded to the tensor's dtype (16-bit through float32, like the fills)."""
-    from .dispatch import cupy_module
+    rounded to the tensor's dtype (16-bit through float32 and the kernels'
+    rounding, like the fills)."""
     cupy = cupy_module("orthogonal_ on a GPU array")
     flat = cupy.empty((rows, cols), cupy.float64)
-    view = _gpu_view(flat)
+    view = gpu_view(flat)
     fill_kernels(view).fill(view.reshape(1, rows * cols), np.zeros(1, np.uint64), words, (0.0, 1.0),
                             D.NORMAL, D.KIND_F64)
     part = _orthogonal_q(cupy, flat, gain, gshape)[region]
-    if kind == D.KIND_F64:
-        src = cupy.ascontiguousarray(part)
-    elif kind == D.KIND_F32:
-        src = cupy.ascontiguousarray(part, dtype=cupy.float32)
-    elif kind == D.KIND_F16:
-        src = part.astype(cupy.float32).astype(cupy.float16).view(cupy.uint16)
-    else:
-        b = cupy.ascontiguousarray(part, dtype=cupy.float32).view(cupy.uint32)
-        src = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(cupy.uint16)
-    arr.reshape(arr.size).copy_to_device(_gpu_view(cupy.ascontiguousarray(src).reshape(-1)))
+    src = cupy.ascontiguousarray(part, dtype=cupy.float64 if kind == D.KIND_F64 else cupy.float32)
+    fill_kernels(arr).store_values(arr, gpu_view(src), kind)
 
 
 @_numpydoc(sparsity="float in [0, 1)\n    Fraction of zeros in each column.", std="float\n    > 0.")

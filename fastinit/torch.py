@@ -39,7 +39,7 @@ def _check(t, name):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
 
 
-def _np(t, name="x"):
+def _view(t, name="x"):
     """Flat kernel view and kind of a contiguous tensor (dispatch's view: numpy
     on the CPU, a Numba device array on CUDA, uint16 for 16-bit types; device
     and dtype errors come from there)."""
@@ -51,12 +51,12 @@ def _run(entry, p, mode, inputs, g=None):
     xs = [i.contiguous() for i in inputs]
     srcs, kind = [], None
     for x in xs:
-        a, kind = _np(x)
+        a, kind = _view(x)
         srcs.append(a)
-    gv = _np(g.contiguous(), "grad")[0] if g is not None else None
+    gv = _view(g.contiguous(), "grad")[0] if g is not None else None
     nout = {_ew.FORWARD: 1, _ew.BACKWARD: len(xs), _ew.FUSED: 1 + len(xs), _ew.FUSED_D: 1 + len(xs)}[mode]
     outs = [torch.empty_like(xs[0], memory_format=torch.contiguous_format) for _ in range(nout)]
-    _A._launch(entry, p, mode, srcs, gv, [_np(o)[0] for o in outs], kind)
+    _A._launch(entry, p, mode, srcs, gv, [_view(o)[0] for o in outs], kind)
     return outs
 
 

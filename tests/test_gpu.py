@@ -203,6 +203,20 @@ def test_constants_eye_dirac_sparse_equal_cpu(dtype):
         assert same_bits(host(d), ref), fn
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_store_values_rounds_like_the_cpu(dtype):
+    # orthogonal_'s last step on a GPU: float32 (float64) values into the tensor's dtype
+    from fastinit.gpu import fill as gf
+    dt = dispatch.resolve_dtype(dtype)
+    src = np.concatenate([np.linspace(-3, 3, 97), [1.0 + 2.0**-9, 65520.0, np.inf, -np.inf]])
+    src = src.astype(np.float64 if dtype == "float64" else np.float32)
+    out = dev(np.zeros(src.size, dt))
+    view, kind = dispatch.as_target(out)
+    gf.store_values(view, dev(src), kind)
+    with np.errstate(over="ignore"):  # 65520 rounds to inf in float16, as it should
+        assert same_bits(host(out), src.astype(dt))
+
+
 @pytest.mark.skipif(not HAS_CUPY, reason="orthogonal_ on a GPU needs CuPy (cupy.linalg.qr)")
 @pytest.mark.parametrize("shape", [(16, 40), (40, 16), (6, 4, 3)])
 def test_orthogonal_gpu_close_to_cpu(shape):

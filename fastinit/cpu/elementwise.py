@@ -51,24 +51,40 @@ def register(code, fn):
     _MATH[code] = fn
 
 
-def _load(v, kind):
+def _tile_in(buf, src, t0, m, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_load, inline="always", prefer_literal=True)
-def _load_impl(v, kind):
+@overload(_tile_in, inline="always", prefer_literal=True)
+def _tile_in_impl(buf, src, t0, m, kind):
+    """``buf[:m] = float32(src[t0:t0+m])`` (16-bit bits widened)."""
+    if not isinstance(kind, types.IntegerLiteral):
+        return None
     ld = codec(kind.literal_value)[0]
-    return lambda v, kind: ld(v)
+
+    def impl(buf, src, t0, m, kind):
+        s = src[t0:]
+        for i in range(m):
+            buf[i] = ld(s[i])
+    return impl
 
 
-def _store(v, kind):
+def _tile_out(dst, buf, t0, m, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_store, inline="always", prefer_literal=True)
-def _store_impl(v, kind):
+@overload(_tile_out, inline="always", prefer_literal=True)
+def _tile_out_impl(dst, buf, t0, m, kind):
+    """``dst[t0:t0+m] = round(buf[:m])`` (to 16-bit bits)."""
+    if not isinstance(kind, types.IntegerLiteral):
+        return None
     st = codec(kind.literal_value)[1]
-    return lambda v, kind: st(v)
+
+    def impl(dst, buf, t0, m, kind):
+        d = dst[t0:]
+        for i in range(m):
+            d[i] = st(buf[i])
+    return impl
 
 
 def _params(kind, prm):
@@ -165,22 +181,14 @@ def act_1d(x, g, y, gi, i0, i1, prm, mode, code, kind):
     db = np.empty(TILE16, np.float32)
     for t0 in range(0, n, TILE16):
         m = min(TILE16, n - t0)
-        xs_ = xs[t0:]
-        for i in range(m):
-            xb[i] = _load(xs_[i], kind)
+        _tile_in(xb, xs, t0, m, kind)
         if mode == BACKWARD or mode == FUSED:
-            gs_ = gs[t0:]
-            for i in range(m):
-                gb[i] = _load(gs_[i], kind)
+            _tile_in(gb, gs, t0, m, kind)
         _act_loops(xb[:m], gb[:m], yb[:m], db[:m], p, mode, code)
         if mode != BACKWARD:
-            ys_ = ys[t0:]
-            for i in range(m):
-                ys_[i] = _store(yb[i], kind)
+            _tile_out(ys, yb, t0, m, kind)
         if mode != FORWARD:
-            gis_ = gis[t0:]
-            for i in range(m):
-                gis_[i] = _store(db[i], kind)
+            _tile_out(gis, db, t0, m, kind)
 
 
 def _gated_loops(as_, bs, gs, ys, gas, gbs, p, mode, code):
@@ -251,28 +259,16 @@ def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, code, kind):
     gbb = np.empty(TILE16, np.float32)
     for t0 in range(0, n, TILE16):
         m = min(TILE16, n - t0)
-        as__ = as_[t0:]
-        for i in range(m):
-            ab[i] = _load(as__[i], kind)
-        bs_ = bs[t0:]
-        for i in range(m):
-            bb[i] = _load(bs_[i], kind)
+        _tile_in(ab, as_, t0, m, kind)
+        _tile_in(bb, bs, t0, m, kind)
         if mode == BACKWARD or mode == FUSED:
-            gs_ = gs[t0:]
-            for i in range(m):
-                gbuf[i] = _load(gs_[i], kind)
+            _tile_in(gbuf, gs, t0, m, kind)
         _gated_loops(ab[:m], bb[:m], gbuf[:m], yb[:m], gab[:m], gbb[:m], p, mode, code)
         if mode != BACKWARD:
-            ys_ = ys[t0:]
-            for i in range(m):
-                ys_[i] = _store(yb[i], kind)
+            _tile_out(ys, yb, t0, m, kind)
         if mode != FORWARD:
-            gas_ = gas[t0:]
-            for i in range(m):
-                gas_[i] = _store(gab[i], kind)
-            gbs_ = gbs[t0:]
-            for i in range(m):
-                gbs_[i] = _store(gbb[i], kind)
+            _tile_out(gas, gab, t0, m, kind)
+            _tile_out(gbs, gbb, t0, m, kind)
 
 
 _CACHE_STAMPS = {}

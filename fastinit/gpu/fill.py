@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
-from ..distributions import pair_sampler
+from ..distributions import codec, pair_sampler
 from . import runtime as rt
 
 cuda = rt.cuda()
@@ -126,4 +126,29 @@ def put(out, flat_index, value):
     rt.launch(_value_kernels()[1], len(flat_index), flat, idx, len(flat_index), value)
 
 
-__all__ = ["fill", "set_all", "put"]
+def _cast_kernel(kind):
+    key = ("cast", kind)
+    kernel = _KERNELS.get(key)
+    if kernel is None:
+        st = codec(kind)[1]
+
+        def cast(out, src, n):
+            i = I64(cuda.grid(1))
+            step = I64(cuda.gridsize(1))
+            while i < n:
+                out[i] = st(src[i])
+                i += step
+
+        kernel = _KERNELS[key] = rt.jit(cast)
+    return kernel
+
+
+def store_values(out, src, kind):
+    """``out[...] = src`` for a kernel view ``out`` of ``kind`` and a contiguous
+    device array ``src`` of the same size (float64 for float64, else float32):
+    16-bit values rounded by ``distributions.codec``, like every kernel's."""
+    flat, s = out.reshape(out.size), src.reshape(src.size)
+    rt.launch(_cast_kernel(kind), flat.size, flat, s, flat.size)
+
+
+__all__ = ["fill", "set_all", "put", "store_values"]
