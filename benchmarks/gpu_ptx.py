@@ -17,7 +17,8 @@ exit status is 1.
 
 2026-11-23, numba-cuda 0.30.4, CUDA 13.0 libNVVM, sm_90: every fill kernel
 (5 samplers x 4 dtypes, raw bits) and every activation kernel (float32 x 4 modes,
-float64/float16/bfloat16 fused, gated silu/gelu) compiled, no local memory, 62 s;
+float64/float16/bfloat16 fused, gated silu/gelu) compiled, no local memory, 62 s
+(119 s once store_values was added, with tests sharing the 2 cores);
 fills store with st.global.v4.f32 / v2.f64 / v4.u16, activations also load with
 ld.global.v4.f32 / v4.u16 / v2.f64.
 """
