@@ -91,6 +91,39 @@ def select_f32(typingctx, cond, a, b):
     return sig, codegen
 
 
+@intrinsic
+def hoisted(typingctx, x):
+    """``x`` itself, as a value LLVM cannot constant-fold: for the constants of
+    the samplers' float math.
+
+    Why: Numba's JIT uses the large code model, so a vectorized loop cannot
+    fold a constant-pool operand; with 16 ymm registers LLVM re-materializes
+    most constants at every use (``movabsq`` + ``vbroadcastss``: 56 of the 150
+    instructions per 16 normals). Each re-broadcast also takes a physical
+    register, and the Box-Muller loop is bound by how many of its long
+    dependency chains fit in the out-of-order window. An opaque value is
+    broadcast once before the loop (LICM hoists the call: ``readnone``) and,
+    when spilled, folded into the arithmetic as a stack operand. Measured on
+    the 2-core Zen 3 (2026-11-23): normal float32 tile 0.50 -> 0.56 G
+    elements/s per thread, bits unchanged. An empty x86 inline-asm identity;
+    on any other target (PTX) plain ``x``.
+    """
+    if not isinstance(x, types.Float):
+        return None
+    sig = x(x)
+
+    def codegen(context, builder, signature, args):
+        if not (builder.module.triple or "").startswith("x86_64"):
+            return args[0]
+        ty = args[0].type
+        c = builder.asm(ir.FunctionType(ty, [ty]), "", "=x,0", [args[0]], False)
+        c.attributes.add("readnone")
+        c.attributes.add("nounwind")
+        return c
+
+    return sig, codegen
+
+
 def _llvm_unary(name, doc):
     """An intrinsic ``f(x)`` calling ``llvm.<name>`` on a float of any width:
     the same instruction on both targets (x86 ``vsqrtps``/``vroundps``, PTX
@@ -164,14 +197,15 @@ def logf(x):
     musl's minimax polynomial in s = f / (2 + f). Max error 1 ulp (measured).
     """
     k, f = logf_reduce(x)
-    s = f / (F32(2.0) + f)
+    # hoisted: constants broadcast once per loop, not at every use
+    s = f / (hoisted(F32(2.0)) + f)
     z = s * s
     w = z * z
-    t1 = w * (_LG2 + w * _LG4)
-    t2 = z * (_LG1 + w * _LG3)
+    t1 = w * (hoisted(_LG2) + w * hoisted(_LG4))
+    t2 = z * (hoisted(_LG1) + w * hoisted(_LG3))
     r = t2 + t1
-    hfsq = F32(0.5) * f * f
-    return s * (hfsq + r) + k * _LN2_LO - hfsq + f + k * _LN2_HI
+    hfsq = hoisted(F32(0.5)) * f * f
+    return s * (hfsq + r) + k * hoisted(_LN2_LO) - hfsq + f + k * hoisted(_LN2_HI)
 
 
 # Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011),
@@ -191,6 +225,15 @@ def horner(c, a):
     Numba's SSA check (NumbaIRAssumptionWarning)."""
     return c[8] + (c[7] + (c[6] + (c[5] + (c[4] + (c[3] + (c[2] + (c[1] + c[0] * a) * a) * a) * a)
                                               * a) * a) * a) * a
+
+
+@njit(inline="always")
+def _hoisted9(c):
+    """The 9 coefficients as ``hoisted`` values (the float32 loop's copies)."""
+    return (hoisted(c[0]), hoisted(c[1]), hoisted(c[2]), hoisted(c[3]), hoisted(c[4]),
+            hoisted(c[5]), hoisted(c[6]), hoisted(c[7]), hoisted(c[8]))
+
+
 _SQRT2_F32 = F32(math.sqrt(2.0))
 
 
@@ -205,12 +248,12 @@ def ndtri_pq(x, t):
     stays branch-free and vectorizes.
     """
     w = -logf(t)
-    p1 = horner(_C, w - F32(2.5))
-    p2 = horner(_T, sqrt_f(w) - F32(3.0))
+    p1 = horner(_hoisted9(_C), w - hoisted(F32(2.5)))
+    p2 = horner(_hoisted9(_T), sqrt_f(w) - hoisted(F32(3.0)))
     # a Python conditional here becomes a phi node that Numba's inliner mis-scopes
     # (NumbaIRAssumptionWarning); select_f32 is one vblendvps
-    p = select_f32(w < F32(5.0), p1, p2)
-    return _SQRT2_F32 * (p * x)
+    p = select_f32(w < hoisted(F32(5.0)), p1, p2)
+    return hoisted(_SQRT2_F32) * (p * x)
 
 
 # Cephes sinf/cosf minimax polynomials on [-pi/4, pi/4]
@@ -228,17 +271,19 @@ def sincos_turns(t):
     table, no branch, vectorizes. Max abs error < 2e-7 over the whole 2**-24 grid
     (tests/test_distributions.py).
     """
-    qf = floor_f(t * F32(4.0) + F32(0.5))  # nearest quarter turn, 0..4
-    phi = (t - qf * F32(0.25)) * _TWO_PI_F32  # in [-pi/4, pi/4]
+    # hoisted: see logf
+    one, two, three, half = hoisted(F32(1.0)), hoisted(F32(2.0)), hoisted(F32(3.0)), hoisted(F32(0.5))
+    qf = floor_f(t * hoisted(F32(4.0)) + half)  # nearest quarter turn, 0..4
+    phi = (t - qf * hoisted(F32(0.25))) * hoisted(_TWO_PI_F32)  # in [-pi/4, pi/4]
     z = phi * phi
-    sn = phi + phi * z * (_S1 + z * (_S2 + z * _S3))
-    cs = F32(1.0) - F32(0.5) * z + z * z * (_C1 + z * (_C2 + z * _C3))
-    odd = (qf == F32(1.0)) | (qf == F32(3.0))
+    sn = phi + phi * z * (hoisted(_S1) + z * (hoisted(_S2) + z * hoisted(_S3)))
+    cs = one - half * z + z * z * (hoisted(_C1) + z * (hoisted(_C2) + z * hoisted(_C3)))
+    odd = (qf == one) | (qf == three)
     s0 = select_f32(odd, cs, sn)
     c0 = select_f32(odd, sn, cs)
     # quadrant 1: (cos, -sin); 2: (-sin, -cos); 3: (-cos, sin)
-    s1 = select_f32((qf == F32(2.0)) | (qf == F32(3.0)), -s0, s0)
-    c1 = select_f32((qf == F32(1.0)) | (qf == F32(2.0)), -c0, c0)
+    s1 = select_f32((qf == two) | (qf == three), -s0, s0)
+    c1 = select_f32((qf == one) | (qf == two), -c0, c0)
     return s1, c1
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from ._fmath import (bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_bf16_bits_any,
-                     f32_to_f16_bits, logf, ndtri_pq, ndtri_pq64, sincos_turns, sqrt_f, top_bits_f32)
+                     f32_to_f16_bits, hoisted, logf, ndtri_pq, ndtri_pq64, sincos_turns, sqrt_f, top_bits_f32)
 
 F32 = np.float32
 F64 = np.float64
@@ -74,9 +74,10 @@ def _normal32_pair(xa, xb, prm):
     never 0 or 1, so |z| <= 5.77), ``u2 = (xb >> 8) 2**-24``; r = sqrt(-2 log u1),
     theta = 2 pi u2. About five times fewer instructions per value than the
     inverse CDF: normal float32 went from 0.46 to 0.82 G elements/s (2 threads)."""
-    u1 = top_bits_f32(xa, 9) * _2M23 + _2M24
-    u2 = top_bits_f32(xb, 8) * _2M24
-    r = sqrt_f(F32(-2.0) * logf(u1))
+    m24 = hoisted(_2M24)  # see _fmath.hoisted
+    u1 = top_bits_f32(xa, 9) * hoisted(_2M23) + m24
+    u2 = top_bits_f32(xb, 8) * m24
+    r = sqrt_f(hoisted(F32(-2.0)) * logf(u1))
     s, c = sincos_turns(u2)
     m, sd = F32(prm[0]), F32(prm[1])
     return m + sd * (r * c), m + sd * (r * s)
@@ -160,6 +161,15 @@ def _to_bf16_any(v):
 
 
 _STORE = {KIND_F16: _to_f16, KIND_BF16: f32_to_bf16_bits}
+
+
+def store_fn(kind):
+    """The jitted ``v -> stored value`` of a sampler's float32 value for an
+    output ``kind``: nearest-even 16-bit bit patterns for float16/bfloat16
+    (finite values only: samplers never make NaN), identity otherwise. The
+    rounding ``pair_sampler`` applies, offered alone so that a kernel can
+    round a tile of float32 values in a separate pass."""
+    return _STORE.get(kind, _identity)
 
 
 def codec(kind):

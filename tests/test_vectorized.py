@@ -31,6 +31,25 @@ def test_fill_kernel_is_vectorized(dist, kind, dtype):
     assert asm.count("vpmuludq") >= 20, "Philox multiplies are no longer vector vpmuludq"
     if dist == D.NORMAL:
         assert "vsqrtps" in asm and "vdivps" in asm, "the Box-Muller math is not vectorized"
+        # the sampler loop: its constants are _fmath.hoisted (broadcast before the
+        # loop), not re-broadcast from the constant pool at every use (28
+        # vbroadcastss per 8 pairs before); two Box-Muller chains per iteration
+        # (planar buf)
+        body = next(b for b in _loop_bodies(asm) if "vsqrtps" in b)
+        n_bcast = body.count("vbroadcastss") + body.count("vpbroadcastd")
+        assert n_bcast <= 12, f"{n_bcast} constant broadcasts per iteration: hoisting lost"
+        assert body.count("vsqrtps") == 2 and body.count("vdivps") == 2
+
+
+def _loop_bodies(asm):
+    """The instructions between each label and the backward jump that closes its loop."""
+    import re
+    lines = asm.splitlines()
+    labels = {ln.rstrip(":"): i for i, ln in enumerate(lines) if re.match(r"^\.LBB\d+_\d+:", ln)}
+    for i, ln in enumerate(lines):
+        m = re.match(r"\s+j\w+\s+(\.LBB\d+_\d+)", ln)
+        if m and m.group(1) in labels and labels[m.group(1)] < i:
+            yield "\n".join(lines[labels[m.group(1)] + 1:i + 1])
 
 
 @pytest.mark.skipif(not X86_AVX2, reason="checks x86 AVX2/AVX-512 code generation")
