@@ -36,7 +36,8 @@ import numpy as np
 from numba import njit
 
 from ._fmath import (bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_bf16_bits_any,
-                     f32_to_f16_bits, hoisted, logf, ndtri_pq, ndtri_pq64, sincos_turns, sqrt_f, top_bits_f32)
+                     f32_to_f16_bits, hoisted, logf, ndtri_pq, ndtri_pq64, sincos_turns, sqrt_f, top_bits_f32,
+                     top_bits_odd_f32)
 
 F32 = np.float32
 F64 = np.float64
@@ -93,7 +94,7 @@ def _normal64(x, prm):
 @njit(inline="always")
 def _trunc32(x, prm):
     # prm = (Phi(alpha), 1 - Phi(alpha), Phi(beta) - Phi(alpha), mean, std, a, b, _)
-    u = top_bits_f32(x, 9) * _2M23 + _2M24  # ((x >> 9) + .5) / 2**23, exact
+    u = top_bits_odd_f32(x, 8) * hoisted(_2M24)  # ((x >> 9) + .5) / 2**23, exact
     d = F32(prm[2])
     p = F32(prm[0]) + u * d
     q = F32(prm[1]) - u * d

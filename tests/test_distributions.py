@@ -43,6 +43,24 @@ def test_uniform_float64_uses_all_32_bits():
     np.testing.assert_array_equal(fi.uniform(N, -0.7, 2.5, seed=SEED, stream=STREAM, dtype="float64"), ref)
 
 
+def test_top_bits_odd_is_the_half_offset_grid():
+    # top_bits_odd_f32(x, 8) * 2**-24 must equal ((x >> 9) + 1/2) * 2**-23 exactly
+    from fastinit._fmath import top_bits_odd_f32
+
+    @njit
+    def grid(x):
+        out = np.empty(x.size, np.float32)
+        for i in range(x.size):
+            out[i] = top_bits_odd_f32(x[i], 8) * np.float32(2.0**-24)
+        return out
+
+    x = np.concatenate([raw().astype(np.uint32),
+                        np.array([0, 1, 255, 256, 511, 512, 2**31 - 1, 2**31, 2**32 - 512, 2**32 - 1],
+                                 np.uint32)])
+    ref = ((x.astype(np.uint64) >> np.uint64(9)).astype(np.float64) + 0.5) * 2.0**-23
+    np.testing.assert_array_equal(grid(x).astype(np.float64), ref)
+
+
 def box_muller_ref(x):
     """float64 Box-Muller of the documented word pairs (2i, 2i+1)."""
     xa, xb = x[0::2], x[1::2]
