@@ -73,29 +73,6 @@ def _store_impl(v, kind):
     return lambda v, kind: f(v)
 
 
-def _staged(dist, kind):
-    raise NotImplementedError("only callable from jitted code")
-
-
-@overload(_staged, inline="always", prefer_literal=True)
-def _staged_impl(dist, kind):
-    # float16 outputs of the costly samplers: values go through a float32 tile.
-    # Not bfloat16: its rounding is a few integer ops, and staging it measured
-    # 0.554 -> 0.546 G elements/s (normal tile, one thread), within noise.
-    staged = kind.literal_value == KIND_F16 and dist.literal_value != UNIFORM
-    return (lambda dist, kind: True) if staged else (lambda dist, kind: False)
-
-
-def _fused(dist, kind):
-    raise NotImplementedError("only callable from jitted code")
-
-
-@overload(_fused, inline="always", prefer_literal=True)
-def _fused_impl(dist, kind):
-    cheap = kind.literal_value == KIND_U32 or dist.literal_value == UNIFORM
-    return (lambda dist, kind: True) if cheap else (lambda dist, kind: False)
-
-
 @njit(inline="always")
 def _one(n, k0, k1, s0, s1, prm, dist, kind):
     """Value of the single logical element n (head/tail of a run)."""
@@ -111,16 +88,105 @@ def _one(n, k0, k1, s0, s1, prm, dist, kind):
 TILE = 256
 
 
+def _body_fused(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+    # cheap samplers (uniform, raw bits): one loop, values stored as the words
+    # come out; the extra pass through buf cost uniform 1.96 -> 1.46 G
+    # elements/s (2 threads, float32)
+    for j in range(body.size // 4):
+        b = (b0 + U64(j)) & _BLOCKS
+        x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
+        v0, v1 = _pair(np.uint32(x0), np.uint32(x1), prm, dist, kind)
+        v2, v3 = _pair(np.uint32(x2), np.uint32(x3), prm, dist, kind)
+        body[4 * j] = v0
+        body[4 * j + 1] = v1
+        body[4 * j + 2] = v2
+        body[4 * j + 3] = v3
+
+
+@njit(inline="always")
+def _philox_tile(buf, bt, tn, k0, k1, s0, s1):
+    """Words of blocks bt .. bt+tn-1 into the planes ``buf[w, j]``."""
+    w0, w1, w2, w3 = buf[0], buf[1], buf[2], buf[3]
+    for j in range(tn):
+        b = (bt + U64(j)) & _BLOCKS
+        x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
+        w0[j] = np.uint32(x0)
+        w1[j] = np.uint32(x1)
+        w2[j] = np.uint32(x2)
+        w3[j] = np.uint32(x3)
+
+
+def _body_tiled(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+    nb = body.size // 4
+    w0, w1, w2, w3 = buf[0], buf[1], buf[2], buf[3]
+    for t0 in range(0, nb, TILE):
+        tn = min(TILE, nb - t0)
+        _philox_tile(buf, b0 + U64(t0), tn, k0, k1, s0, s1)
+        o = body[4 * t0:4 * (t0 + tn)]  # a view from 0: no wraparound checks in the loop
+        for j in range(tn):
+            v0, v1 = _pair(w0[j], w1[j], prm, dist, kind)
+            v2, v3 = _pair(w2[j], w3[j], prm, dist, kind)
+            o[4 * j] = v0
+            o[4 * j + 1] = v1
+            o[4 * j + 2] = v2
+            o[4 * j + 3] = v3
+
+
+def _body_staged(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+    # float32 values into the tile `stage`, then rounded to float16 in a second
+    # loop: vcvtps2ph and the 16-bit interleave at the end of the Box-Muller
+    # chain made it ~14 cycles longer, and that loop is bound by chain latency
+    # over the out-of-order window. Normal tile, one thread, same run (Zen 3,
+    # 2026-11-23): float16 0.52-0.53 -> 0.55 G elements/s; float32 0.58.
+    nb = body.size // 4
+    w0, w1, w2, w3 = buf[0], buf[1], buf[2], buf[3]
+    for t0 in range(0, nb, TILE):
+        tn = min(TILE, nb - t0)
+        _philox_tile(buf, b0 + U64(t0), tn, k0, k1, s0, s1)
+        for j in range(tn):
+            v0, v1 = _pair(w0[j], w1[j], prm, dist, KIND_F32)
+            v2, v3 = _pair(w2[j], w3[j], prm, dist, KIND_F32)
+            stage[4 * j] = v0
+            stage[4 * j + 1] = v1
+            stage[4 * j + 2] = v2
+            stage[4 * j + 3] = v3
+        o = body[4 * t0:4 * (t0 + tn)]
+        for j in range(4 * tn):
+            o[j] = _store(stage[j], kind)
+
+
+def _body(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+    """Fill ``body`` (a multiple of 4 elements) with the blocks b0, b0+1, ..."""
+    raise NotImplementedError("only callable from jitted code")
+
+
+@overload(_body, inline="always", prefer_literal=True)
+def _body_impl(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+    # One strategy per (dist, kind), chosen at typing time so that LLVM never
+    # sees the others: with all three inlined behind constant branches, the
+    # normal float32 kernel took 10.8 s to compile instead of 7.2.
+    if not isinstance(dist, types.IntegerLiteral) or not isinstance(kind, types.IntegerLiteral):
+        raise TypeError("dist and kind must be compile-time literals")
+    d, k = dist.literal_value, kind.literal_value
+    if k == KIND_U32 or d == UNIFORM:
+        return _body_fused
+    # float16 outputs of the costly samplers go through a float32 tile. Not
+    # bfloat16: its rounding is a few integer ops, and staging it measured
+    # 0.554 -> 0.546 G elements/s (normal tile, one thread), within noise.
+    return _body_staged if k == KIND_F16 else _body_tiled
+
+
 @njit(inline="always")
 def _run(o, n0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
     """Fill contiguous ``o`` with logical elements n0, n0+1, ... (mod 2**64).
 
-    Head and tail (n not a multiple of 4) go element by element. The body goes
-    tile by tile in two vectorized loops: Philox blocks into the uint32 ``buf``
-    (64-bit lanes: 4 per ymm, one ``vpmuludq`` per multiply), then words ->
-    values in 32-bit lanes (8 per ymm), the two word pairs of 8 blocks at a
-    time (Box-Muller needs pairs). One fused loop would run the float math at
-    the Philox loop's 4 lanes.
+    Head and tail (n not a multiple of 4) go element by element; the body
+    (``_body``) by blocks, in vectorized loops. Cheap samplers (uniform, raw
+    bits) in one fused loop. The others tile by tile in two: Philox blocks
+    into the uint32 ``buf`` (64-bit lanes: 4 per ymm, one ``vpmuludq`` per
+    multiply), then words -> values in 32-bit lanes (8 per ymm), the two word
+    pairs of 8 blocks at a time (Box-Muller needs pairs). One fused loop
+    would run the float math at the Philox loop's 4 lanes.
 
     ``buf`` is planar, ``buf[w, j]`` = word w of the tile's block j: the Philox
     loop then narrows each lane vector with one shuffle and a 16-byte store,
@@ -131,67 +197,15 @@ def _run(o, n0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
     float32 tile: 0.45 -> 0.50 G elements/s per thread (Zen 3, 2026-11-23).
     """
     m = o.size
-    i = 0
-    while i < m and ((n0 + U64(i)) & _THREE) != U64(0):
+    h = min(m, (4 - np.int64(n0 & _THREE)) & 3)  # head: up to the first block boundary
+    nb = (m - h) // 4
+    _body(o[h:h + 4 * nb], (n0 + U64(h)) >> _TWO, buf, stage, k0, k1, s0, s1, prm, dist, kind)
+    # head and tail element by element, in one loop: one inlined copy of the
+    # scalar sampler (two copies cost 1.5 s of the kernel's compile time)
+    t = h + 4 * nb
+    for e in range(h + m - t):
+        i = e if e < h else t + e - h
         o[i] = _one(n0 + U64(i), k0, k1, s0, s1, prm, dist, kind)
-        i += 1
-    nb = (m - i) // 4
-    b0 = (n0 + U64(i)) >> _TWO
-    if _fused(dist, kind):
-        # cheap samplers (uniform, raw bits): one loop, values stored as the
-        # words come out; the extra pass through buf cost uniform 1.96 -> 1.46
-        # G elements/s (2 threads, float32)
-        body = o[i:i + 4 * nb]
-        for j in range(nb):
-            b = (b0 + U64(j)) & _BLOCKS
-            x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
-            v0, v1 = _pair(np.uint32(x0), np.uint32(x1), prm, dist, kind)
-            v2, v3 = _pair(np.uint32(x2), np.uint32(x3), prm, dist, kind)
-            body[4 * j] = v0
-            body[4 * j + 1] = v1
-            body[4 * j + 2] = v2
-            body[4 * j + 3] = v3
-        nb = 0
-    for t0 in range(0, nb, TILE):
-        tn = min(TILE, nb - t0)
-        bt = b0 + U64(t0)
-        w0, w1, w2, w3 = buf[0], buf[1], buf[2], buf[3]
-        for j in range(tn):
-            b = (bt + U64(j)) & _BLOCKS
-            x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
-            w0[j] = np.uint32(x0)
-            w1[j] = np.uint32(x1)
-            w2[j] = np.uint32(x2)
-            w3[j] = np.uint32(x3)
-        body = o[i + 4 * t0:i + 4 * (t0 + tn)]  # a view from 0: no wraparound checks in the loop
-        if _staged(dist, kind):
-            # float32 values into the tile `stage`, then rounded to float16 in
-            # a second loop: vcvtps2ph and the 16-bit interleave at the end of
-            # the Box-Muller chain made it ~14 cycles longer, and that loop is
-            # bound by chain latency over the out-of-order window. Normal tile,
-            # one thread, same run (Zen 3, 2026-11-23): float16 0.52-0.53 ->
-            # 0.55 G elements/s; float32 0.58.
-            for j in range(tn):
-                v0, v1 = _pair(w0[j], w1[j], prm, dist, KIND_F32)
-                v2, v3 = _pair(w2[j], w3[j], prm, dist, KIND_F32)
-                stage[4 * j] = v0
-                stage[4 * j + 1] = v1
-                stage[4 * j + 2] = v2
-                stage[4 * j + 3] = v3
-            for j in range(4 * tn):
-                body[j] = _store(stage[j], kind)
-        else:
-            for j in range(tn):
-                v0, v1 = _pair(w0[j], w1[j], prm, dist, kind)
-                v2, v3 = _pair(w2[j], w3[j], prm, dist, kind)
-                body[4 * j] = v0
-                body[4 * j + 1] = v1
-                body[4 * j + 2] = v2
-                body[4 * j + 3] = v3
-    i = m - (m - i) % 4
-    while i < m:
-        o[i] = _one(n0 + U64(i), k0, k1, s0, s1, prm, dist, kind)
-        i += 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
