@@ -144,3 +144,17 @@ def test_bench_cuda_says_what_is_missing(capsys):
     assert cli.main(["bench", "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "--device cuda" in err and ("no usable CUDA GPU" in err or "numba-cuda" in err)
+
+
+def test_tile_rates_script_runs(capsys):
+    # benchmarks/tile_rates.py (per-thread kernel speeds) must not rot: tiny run
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "tile_rates.py"
+    spec = importlib.util.spec_from_file_location("tile_rates", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--log2n", "6", "--rounds", "1"])
+    lines = [ln.split() for ln in capsys.readouterr().out.splitlines()[1:]]
+    assert len(lines) == len(mod.CASES)
+    assert all(float(ln[-1]) > 0 for ln in lines)
