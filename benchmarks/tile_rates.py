@@ -6,11 +6,13 @@ interleaving the kernels round by round and keeping each one's best round, so a
 slow minute of a noisy host hits all of them alike. Compare rows of one run only.
 
     python benchmarks/tile_rates.py            # or: --log2n 14 --rounds 9
+    python benchmarks/tile_rates.py --clock    # the core's clock, to turn rates into cycles
 
-2026-11-23, the 2-core Zen 3 session machine, after the planar tile and hoisted
-constants: normal float32 0.57, bfloat16 0.55, float16 0.55, trunc_normal float32
-0.29, bfloat16 0.27, uniform bfloat16 1.12 G elements/s per thread (before:
-normal 0.45 / 0.44 / 0.45, trunc_normal 0.22 / 0.21 at cae4d10, the same method).
+2026-11-23, the 2-core Zen 3 session machine, best of two runs each, this script
+at 99ac678 / at cae4d10 (before the planar tile and hoisted constants): normal
+float32 0.578 / 0.454, bfloat16 0.556 / 0.446, float16 0.559 / 0.455,
+trunc_normal float32 0.285 / 0.224, bfloat16 0.272 / 0.217, uniform float32
+1.158 / 1.158, raw bits 1.056 / 1.056 G elements/s per thread.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import time
 
 import numba
 import numpy as np
-from numba import types
+from numba import njit, types
 
 import fastinit as fi
 from fastinit import distributions as D
@@ -41,11 +43,32 @@ _DTYPE = {D.KIND_F32: (np.float32, "float32"), D.KIND_BF16: (np.uint16, "bfloat1
           D.KIND_F16: (np.uint16, "float16"), D.KIND_U32: (np.uint32, "uint32")}
 
 
+@njit
+def _chain(n, x):
+    s = 0.0
+    for _ in range(n):
+        s = s * x + 1.0  # one dependent mul (3 cycles) + add (3 cycles): no FMA without fastmath
+    return s
+
+
+def clock_ghz(n=300_000_000):
+    """The core's clock from a dependent float64 mul+add chain (6 cycles a step on
+    Zen 3): 3.2 GHz on the session machine, 2026-11-23."""
+    _chain(10, 0.5)
+    t = time.perf_counter()
+    _chain(n, 0.999999)
+    return 6 * n / (time.perf_counter() - t) / 1e9
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log2n", type=int, default=16, help="elements per call, as a power of 2")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--clock", action="store_true", help="print the clock estimate and exit")
     args = ap.parse_args(argv)
+    if args.clock:
+        print(f"{clock_ghz():.2f} GHz (dependent mul+add chain, 6 cycles a step)")
+        return
     n = 1 << args.log2n
     reps = max(1, (300 << 14) // n)
     starts = np.zeros(1, np.uint64)

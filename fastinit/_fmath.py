@@ -117,8 +117,8 @@ def hoisted(typingctx, x):
 
     Why: Numba's JIT uses the large code model, so a vectorized loop cannot
     fold a constant-pool operand; with 16 ymm registers LLVM re-materializes
-    most constants at every use (``movabsq`` + ``vbroadcastss``: 56 of the 150
-    instructions per 16 normals). Each re-broadcast also takes a physical
+    most constants at every use (22 ``movabsq`` + 28 broadcasts: 50 of the 149
+    instructions per 16 normals in the old sampler loop). Each re-broadcast also takes a physical
     register, and the Box-Muller loop is bound by how many of its long
     dependency chains fit in the out-of-order window. An opaque value is
     broadcast once before the loop (LICM hoists the call: ``readnone``) and,

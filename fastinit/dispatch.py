@@ -29,7 +29,8 @@ from .distributions import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
 
 __all__ = ["as_target", "float_kind", "resolve_dtype", "FLOAT_DTYPES", "device_of", "same_device",
            "check_device", "set_default_device", "get_default_device", "empty", "empty_like",
-           "storage_scalar", "cupy_module", "gpu_view", "as_source", "memory_span", "is_torch_tensor", "fill_kernels", "elementwise_kernels", "DEVICES"]
+           "storage_scalar", "cupy_module", "gpu_view", "as_source", "memory_span", "is_torch_tensor",
+           "fill_kernels", "elementwise_kernels", "DEVICES"]
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DEVICES = ("cpu", "cuda")

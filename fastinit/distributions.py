@@ -203,7 +203,7 @@ def pair_sampler(dist, kind):
             raise ValueError(f"unknown output kind {kind}")
         s32, s64 = SAMPLERS[dist]
         f = s64 if kind == KIND_F64 else s32
-        st = _STORE.get(kind, _identity)
+        st = store_fn(kind)
         if f in PAIR_SAMPLERS:
             def pair(xa, xb, prm):
                 va, vb = f(xa, xb, prm)

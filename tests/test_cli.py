@@ -158,3 +158,4 @@ def test_tile_rates_script_runs(capsys):
     lines = [ln.split() for ln in capsys.readouterr().out.splitlines()[1:]]
     assert len(lines) == len(mod.CASES)
     assert all(float(ln[-1]) > 0 for ln in lines)
+    assert mod.clock_ghz(10**6) > 0

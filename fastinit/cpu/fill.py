@@ -142,9 +142,10 @@ def _body_tiled(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
 def _body_staged(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
     # float32 values into the tile `stage`, then rounded to float16 in a second
     # loop: vcvtps2ph and the 16-bit interleave at the end of the Box-Muller
-    # chain made it ~14 cycles longer, and that loop is bound by chain latency
-    # over the out-of-order window. Normal tile, one thread, same run (Zen 3,
-    # 2026-11-23): float16 0.52-0.53 -> 0.55 G elements/s; float32 0.58.
+    # chain lengthen it (~14 cycles by the instruction latencies), and that
+    # loop is bound by chain latency over the out-of-order window. Normal tile,
+    # one thread, two A/B rounds (Zen 3, 2026-11-23): float16 0.52-0.53 ->
+    # 0.55 G elements/s; float32 0.58.
     nb = body.size // 4
     for t0 in range(0, nb, TILE):
         tn = min(TILE, nb - t0)

@@ -257,4 +257,5 @@ else:
     load4, store4, aligned = _load4_cuda, _store4_cuda, _aligned_cuda
 
 
-__all__ = ["SIM", "INSTALL_HINT", "cuda", "probe", "jit", "launch", "as_device_array", "to_device", "load4", "store4", "aligned"]
+__all__ = ["SIM", "INSTALL_HINT", "cuda", "probe", "jit", "launch", "as_device_array", "to_device",
+           "load4", "store4", "aligned"]
