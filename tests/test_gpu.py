@@ -6,10 +6,11 @@ simulator: ``tests/test_gpu_sim.py`` runs this file in a subprocess with
 
 Exactness promised (``fastinit.gpu``): raw words, uniform, and every float32 /
 float16 / bfloat16 value (initializers and activations) bit-identical to the
-CPU; float64 normal, truncated normal and activations go through libm on the
-CPU and libdevice on the GPU, so on a real GPU they are compared in ulps
-(``F64_INIT_ULP``, ``F64_ACT_ULP``); under the simulator (CPU math) they are
-bit-identical too.
+CPU (NaN payloads aside: ``same_bits``); float64 normal, truncated normal and
+activations go through libm on the CPU and libdevice on the GPU, so on a real
+GPU they are compared in ulps (``F64_INIT_ULP``, ``F64_ACT_ULP``); under the
+simulator (CPU math) they are bit-identical too. Last run on a real GPU: H100,
+2026-11-23, numba-cuda 0.30.4 (``benchmarks/gpu_check.sh``).
 Sizes are small: the simulator runs each CUDA thread as a Python thread.
 """
 import importlib.util
@@ -32,29 +33,77 @@ pytestmark = pytest.mark.skipif(
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None and CUDA is not None and not SIM
 
-#: max ulp between CPU (libm) and GPU (libdevice) float64 results on a real GPU:
-#: initializers (log/exp/erfc inside Halley-refined inverse CDFs): issue #4's 2 ulp;
-#: activations: libdevice's own bounds are looser (erfc 4 ulp, tanh 2, CUDA C Programming
-#: Guide, "Mathematical Functions"), so 8
-F64_INIT_ULP = 2
+#: float64 on a real GPU: libm on the CPU, libdevice on the GPU. Initializers (log/cos/
+#: erfc inside Box-Muller and Halley-refined inverse CDFs): at most F64_INIT_ULP ulps of
+#: the larger of |value| and |mean|, since ``mean + std * z`` near 0 cancels and an ulp of
+#: the tiny result measures nothing (first H100 run, 2026-11-23: "256 ulp" at normal(0.5, 2)
+#: values near 0); measured on the H100: at most 3 (he/kaiming/xavier normal, trunc_normal).
+F64_INIT_ULP = 4
+#: activations, ulps of the result: libdevice's own bounds (erfc 5 ulp, tanh 2, CUDA C
+#: Programming Guide, "Mathematical Functions"), so 8; gelu/geglu 64: measured 53 on the
+#: H100 in the far tail (x near -11.6, values near -3e-31), where erfc's tail loses most
 F64_ACT_ULP = 8
+F64_ACT_ULP_BY_NAME = {"gelu": 64, "geglu": 64}
+
+
+def _bits_dtype(dt):
+    """numba-cuda's host<->device copies go through the buffer protocol, which
+    refuses ml_dtypes' bfloat16 ("cannot include dtype 'E' in a buffer", H100,
+    2026-11-23): such arrays travel as same-size unsigned integers."""
+    return np.dtype(f"u{dt.itemsize}") if dt.kind == "V" or dt.name == "bfloat16" else None
 
 
 def dev(a):
-    return CUDA.to_device(np.ascontiguousarray(a))
+    a = np.ascontiguousarray(a)
+    bits = _bits_dtype(a.dtype)
+    if bits is None or SIM:
+        return CUDA.to_device(a)
+    d = CUDA.device_array(a.shape, a.dtype)
+    d.view(bits).copy_to_device(a.view(bits))
+    return d
 
 
 def host(d):
     if isinstance(d, np.ndarray):
         return d
     if hasattr(d, "copy_to_host"):
-        return d.copy_to_host()
+        bits = _bits_dtype(d.dtype)
+        return d.copy_to_host() if bits is None or SIM else d.view(bits).copy_to_host().view(d.dtype)
     return d.get()  # CuPy
 
 
+def assert_same_bits(got, ref, what=""):
+    """``same_bits`` with a report of where the bits differ (first 6 elements,
+    values and hex), so a failure on a lent GPU says what to fix."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    if same_bits(got, ref):
+        return
+    assert got.shape == ref.shape and got.dtype == ref.dtype, (what, got.shape, got.dtype, ref.shape, ref.dtype)
+    bits = np.dtype(f"u{got.dtype.itemsize}")
+    gb, rb = got.reshape(-1).view(bits), ref.reshape(-1).view(bits)
+    differ = gb != rb
+    if got.dtype.kind not in "ui":
+        differ &= ~(np.isnan(got.reshape(-1)) & np.isnan(ref.reshape(-1)))
+    bad = np.flatnonzero(differ)
+    w = 2 * got.dtype.itemsize
+    rows = [f"[{i}] got {got.reshape(-1)[i]!r} 0x{int(gb[i]):0{w}x} ref {ref.reshape(-1)[i]!r} 0x{int(rb[i]):0{w}x}"
+            for i in bad[:6]]
+    raise AssertionError(f"{what} {bad.size} of {got.size} {got.dtype} elements differ: " + "; ".join(rows))
+
+
 def same_bits(a, b):
+    """Equal bit patterns, except that a NaN matches any NaN: NaN payloads are
+    not promised (GPU arithmetic returns the canonical NaN 0x7fffffff where the
+    CPU passes the input's NaN on, e.g. 0x7fc00000 or 0xffc00000; H100,
+    2026-11-23), only where the NaNs are."""
     a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a.view(np.uint8), b.view(np.uint8))
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    bits = np.dtype(f"u{a.dtype.itemsize}")
+    same = a.view(bits) == b.view(bits)
+    if a.dtype.kind not in "ui":
+        same |= np.isnan(a) & np.isnan(b)
+    return bool(np.all(same))
 
 
 def ulp_diff(a, b):
@@ -71,13 +120,25 @@ def ulp_diff(a, b):
     return int(d.max()) if d.size else 0
 
 
-def assert_matches(got, ref, exact, ulp=F64_INIT_ULP):
+def assert_matches(got, ref, exact, ulp=F64_INIT_ULP, scale=0.0):
+    """Same bits (``exact``, or anything under the simulator), else within
+    ``ulp`` ulps of max(|ref|, scale), NaNs matching NaNs."""
     got = host(got)
     if exact or SIM:
-        assert same_bits(got, ref)
-    else:
-        assert got.dtype == ref.dtype and got.shape == ref.shape
-        assert ulp_diff(got, ref) <= ulp
+        assert_same_bits(got, ref)
+        return
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    g, r = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    nan = np.isnan(g) | np.isnan(r)
+    assert np.array_equal(np.isnan(g), np.isnan(r))
+    ok = g == r  # the infinities
+    with np.errstate(invalid="ignore"):
+        ok |= np.abs(g - r) <= ulp * np.spacing(np.maximum(np.abs(r), scale))
+    bad = np.flatnonzero(~(ok | nan).ravel())
+    assert bad.size == 0, (f"{bad.size} of {g.size} beyond {ulp} ulp (of max(|ref|, {scale})): "
+                           + "; ".join(f"[{i}] got {g.ravel()[i]!r} ref {r.ravel()[i]!r} = "
+                                       f"{ulp_diff(g.ravel()[i:i + 1], r.ravel()[i:i + 1])} ulp"
+                                       for i in bad[:4]))
 
 
 @pytest.fixture
@@ -95,7 +156,7 @@ def test_random_bits_equal_cpu(gpu_alloc, offset):
     ref = fi.random_bits(1027, seed=2**63 + 11, stream="layers.0", offset=offset)
     got = fi.random_bits(1027, seed=2**63 + 11, stream="layers.0", offset=offset, device="cuda")
     assert not isinstance(got, np.ndarray)
-    assert same_bits(host(got), ref)
+    assert_same_bits(host(got), ref)
 
 
 def test_random_bits_known_answer(gpu_alloc):
@@ -129,7 +190,7 @@ def test_initializer_equals_cpu(name, dtype):
     fn(ref, seed=9, stream=5, **kw)
     d = dev(np.zeros((33, 37), dt))
     assert fn(d, seed=9, stream=5, **kw) is d
-    assert_matches(d, ref, exact=exact64 or dtype != "float64")
+    assert_matches(d, ref, exact=exact64 or dtype != "float64", scale=abs(kw.get("mean", 0.0)))
 
 
 @pytest.mark.parametrize("shape,gshape,start", [
@@ -145,17 +206,17 @@ def test_shard_equals_region_of_full(shape, gshape, start, dtype):
     fi.normal_(ref, seed=4, stream="s", global_shape=gshape, start=start)
     d = dev(np.zeros(shape, dt))
     fi.normal_(d, seed=4, stream="s", global_shape=gshape, start=start)
-    assert same_bits(host(d), ref)
+    assert_same_bits(host(d), ref)
     if math.prod(gshape) < 10**4:
         full = fi.normal(gshape, seed=4, stream="s", dtype=dtype)
         region = tuple(slice(s, s + n) for s, n in zip(start, shape))
-        assert same_bits(host(d), full[region])
+        assert_same_bits(host(d), full[region])
 
 
 def test_allocating_device_cuda(gpu_alloc):
     got = fi.trunc_normal((17, 19), 0.0, 0.02, -0.04, 0.04, seed=1, device="cuda")
     assert not isinstance(got, np.ndarray)
-    assert same_bits(host(got), fi.trunc_normal((17, 19), 0.0, 0.02, -0.04, 0.04, seed=1))
+    assert_same_bits(host(got), fi.trunc_normal((17, 19), 0.0, 0.02, -0.04, 0.04, seed=1))
 
 
 def test_default_device(gpu_alloc):
@@ -167,7 +228,7 @@ def test_default_device(gpu_alloc):
         assert isinstance(fi.uniform((8, 8), seed=3, device="cpu"), np.ndarray)
     finally:
         fi.set_default_device("cpu")
-    assert same_bits(host(got), fi.uniform((8, 8), seed=3))
+    assert_same_bits(host(got), fi.uniform((8, 8), seed=3))
 
 
 def test_default_generator_streams_on_gpu():
@@ -178,7 +239,8 @@ def test_default_generator_streams_on_gpu():
     fi.normal_(b)
     fi.manual_seed(77)
     ra, rb = fi.normal((64,)), fi.normal((64,))
-    assert same_bits(host(a), ra) and same_bits(host(b), rb)
+    assert_same_bits(host(a), ra)
+    assert_same_bits(host(b), rb)
     assert not np.array_equal(ra, rb)
 
 
@@ -200,7 +262,10 @@ def test_constants_eye_dirac_sparse_equal_cpu(dtype):
         fn(ref)
         d = dev(np.full(shape, 7, dt))
         fn(d)
-        assert same_bits(host(d), ref), fn
+        if dtype == "float64" and not SIM:  # sparse_'s normal values: libdevice vs libm
+            assert_matches(d, ref, exact=False)
+        else:
+            assert_same_bits(host(d), ref, fn)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
@@ -214,7 +279,7 @@ def test_store_values_rounds_like_the_cpu(dtype):
     view, kind = dispatch.as_target(out)
     gf.store_values(view, dev(src), kind)
     with np.errstate(over="ignore"):  # 65520 rounds to inf in float16, as it should
-        assert same_bits(host(out), src.astype(dt))
+        assert_same_bits(host(out), src.astype(dt))
 
 
 @pytest.mark.skipif(not HAS_CUPY, reason="orthogonal_ on a GPU needs CuPy (cupy.linalg.qr)")
@@ -251,7 +316,7 @@ def _check_activation(name, dtype, modes):
     e = A._lookup(name)
 
     def check(got, ref, exact):
-        assert_matches(got, ref, exact, ulp=F64_ACT_ULP)
+        assert_matches(got, ref, exact, ulp=F64_ACT_ULP_BY_NAME.get(name, F64_ACT_ULP))
 
     dt = dispatch.resolve_dtype(dtype)
     x, g = _act_inputs(dt)
@@ -314,11 +379,12 @@ def test_activation_params_and_out_in_place():
     ref = A.forward("leaky_relu", x, negative_slope=0.2)
     d = dev(x)
     assert A.forward("leaky_relu", d, out=d, negative_slope=0.2) is d
-    assert same_bits(host(d), ref)
+    assert_same_bits(host(d), ref)
     ref_y, ref_g = A.fused("softplus", x, g, beta=2.0, threshold=5.0)
     y, gi = dev(np.zeros_like(x)), dev(np.zeros_like(x))
     A.fused("softplus", dev(x), dev(g), out=y, grad_in=gi, beta=2.0, threshold=5.0)
-    assert same_bits(host(y), ref_y) and same_bits(host(gi), ref_g)
+    assert_same_bits(host(y), ref_y)
+    assert_same_bits(host(gi), ref_g)
 
 
 # ------------------------------------------------------------------ errors: clear, and nothing written
@@ -340,7 +406,8 @@ def test_gpu_partial_overlap_is_refused():
     y = dev(np.zeros(8, np.float32))
     with pytest.raises(ValueError, match="must not share memory"):
         A.fused("gelu", dev(np.ones(8, np.float32)), out=y, grad_in=y)
-    assert same_bits(host(d), before) and not host(y).any()
+    assert_same_bits(host(d), before)
+    assert not host(y).any()
 
 
 def test_gpu_output_errors_write_nothing():
@@ -372,11 +439,11 @@ def test_cupy_arrays_in_and_out():
     import cupy
     a = cupy.empty((64, 65), cupy.float16)
     fi.normal_(a, seed=1)
-    assert same_bits(a.get(), fi.normal((64, 65), seed=1, dtype="float16"))
+    assert_same_bits(a.get(), fi.normal((64, 65), seed=1, dtype="float16"))
     x = cupy.linspace(-4, 4, 1000, dtype=cupy.float32)
     y = A.forward("gelu", x)
     assert isinstance(y, cupy.ndarray)
-    assert same_bits(y.get(), A.forward("gelu", x.get()))
+    assert_same_bits(y.get(), A.forward("gelu", x.get()))
 
 
 def _torch_cuda():
@@ -441,3 +508,11 @@ def test_ptx_has_vector_stores_and_no_fma_contraction():
     ptx = "\n".join(gf._fill_kernel(D.UNIFORM, D.KIND_F32).inspect_asm().values())
     assert "st.global.v4.f32" in ptx
     assert "fma.rn.f32" not in ptx and "mul.rn.f32" in ptx and "add.rn.f32" in ptx
+    # and the cubin that runs: made from that PTX, not re-contracted by LTO
+    # (nvJitLink's LTO put 4 FFMA into this kernel's SASS: runtime._exact_codegen)
+    kernel = gf._fill_kernel(D.UNIFORM, D.KIND_F32)
+    try:
+        sass = "\n".join(ov.inspect_sass() for ov in kernel.overloads.values())
+    except Exception as e:  # noqa: BLE001 - nvdisasm is a CUDA toolkit tool, not always installed
+        pytest.skip(f"no SASS (nvdisasm): {e}")
+    assert "FFMA" not in sass and "FMUL" in sass and "FADD" in sass

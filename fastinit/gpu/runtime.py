@@ -9,9 +9,10 @@ round every product and sum on its own (Numba without ``fastmath``) and write
 every fused step explicitly (``_fmath.fma``, ``llvm.fma``, ``fma.rn`` in PTX),
 so the GPU must not fuse anything else, or uniform's ``lo + span * u`` would
 differ from the CPU in the last bit. Numba-CUDA has no public switch for it,
-so ``compile_exact`` compiles our kernels while ``nvvm.compile_ir`` adds
-``fma=False``; libNVVM then emits ``mul.rn.f32``/``add.rn.f32``, which ptxas
-never fuses (checked on the PTX of the uniform kernel: with the default,
+so ``jit`` turns LTO off and ``launch`` compiles (which makes the PTX and
+the cubin) while ``nvvm.compile_ir`` adds ``fma=False`` (``_exact_codegen``
+says why both); libNVVM then emits ``mul.rn.f32``/``add.rn.f32``, which
+ptxas never fuses (checked on the PTX of the uniform kernel: with the default,
 one ``fma.rn.f32``; with ``fma=False``, ``mul.rn.f32`` + ``add.rn.f32``;
 numba-cuda 0.30.4, libNVVM of CUDA 13.0, sm_90, 2026-11-23).
 
@@ -100,6 +101,32 @@ def _no_fma_contraction():
             nvvm.compile_ir = original
 
 
+def _exact_codegen(compiled):
+    """Check that a compiled kernel's cubin came from FMA-free PTX, and keep
+    ``fma=False`` on its code library for any later PTX (``inspect_asm``,
+    another compute capability).
+
+    numba-cuda compiles and links a kernel in ``compile`` (it binds at once), so
+    ``launch`` compiles while ``compile_ir`` adds ``fma=False``, and ``jit``
+    turns LTO off: where nvJitLink is installed numba-cuda 0.30 links with LTO
+    by default, and nvJitLink's own code generation contracts ``a * b + c``
+    again whatever the NVVM options said. Measured on the lent H100
+    (2026-11-23, numba-cuda 0.30.4): PTX with ``mul.rn.f32`` + ``add.rn.f32``
+    and no ``fma``, yet 4 ``FFMA`` in the LTO cubin's SASS and uniform float32
+    1 ulp off the CPU in 452 of 1221 elements; from the PTX without LTO the
+    SASS has ``FMUL`` + ``FADD`` (reproduced here with nvJitLink 13.0 and no
+    GPU). Our kernels call nothing outside their own module: LTO has nothing
+    to gain.
+    """
+    lib = getattr(compiled, "_codelibrary", None)
+    options = getattr(lib, "_nvvm_options", None)
+    if not isinstance(options, dict) or getattr(lib, "_lto", True):
+        raise RuntimeError("this numba-cuda compiled a fastinit kernel with LTO or keeps its code "
+                           "generation options elsewhere: FMA contraction may be on, which would break "
+                           f"bit equality with the CPU; tested with numba-cuda 0.30.4 ({INSTALL_HINT})")
+    options["fma"] = False
+
+
 _COMPILED = set()
 _MAX_BLOCKS = {}
 
@@ -130,7 +157,7 @@ def launch(kernel, items, *args):
     key = (kernel, argtypes)
     if key not in _COMPILED:
         with _no_fma_contraction():
-            kernel.compile(argtypes)
+            _exact_codegen(kernel.compile(argtypes))
         _COMPILED.add(key)
     stream = next((a.stream for a in args if getattr(a, "stream", 0)), 0)
     blocks = max(1, min(-(-items // THREADS), _max_blocks(c)))
@@ -152,8 +179,11 @@ def to_device(host_array, like):
 
 
 def jit(fn):
-    """``numba.cuda.jit`` for a kernel (lazy: compiled by ``launch``)."""
-    return cuda().jit(fn)
+    """``numba.cuda.jit`` for a kernel (lazy: compiled by ``launch``), without
+    LTO (``_exact_codegen`` says why)."""
+    if SIM:
+        return cuda().jit(fn)
+    return cuda().jit(fn, lto=False)
 
 
 # ------------------------------------------------------------------ 16-byte stores
