@@ -44,7 +44,8 @@ def _cmd_bench_gpu(args, bench):
     acts = _acts_arg(args, bench)
     if acts is None:
         return 2
-    print(f"fastinit bench --device cuda: {n:,} elements per op, best of {repeat}", file=sys.stderr)
+    print(f"fastinit bench --device cuda: {n:,} elements per op, median of {max(repeat, 10)} after "
+          f"{bench.GPU_WARMUP_S:g} s of warm-up", file=sys.stderr)
 
     def progress(s):
         print(f"  {s} ...", file=sys.stderr)
