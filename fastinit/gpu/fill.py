@@ -45,10 +45,10 @@ def _fill_kernel(dist, kind):
         if items == nb and s & _THREE == 0 and aligned(out, I64(0)):
             # One row starting at a block boundary, 16-byte aligned: an unsharded
             # tensor. Block j is elements 4j .. 4j+3, every full block one 16-byte
-            # store with no index or bounds arithmetic: 96 SASS instructions per
+            # store with no index or bounds arithmetic: 94 SASS instructions per
             # block for uniform float32 against ~140 on the general path below
-            # (sm_90, ptxas 13.0; ncu on the H100: 294M instructions for 2**28
-            # elements, 61% of DRAM bandwidth, before this path).
+            # (sm_90, ptxas 13.0). ncu on the H100, 2**28 elements, base clock:
+            # 294M -> 200M warp instructions, 513 -> 392 us, 61% -> 80% of DRAM peak.
             base = s >> _TWO
             full = cols >> 2
             while t < full:
