@@ -43,6 +43,6 @@ if [ "$what" = profile ] || [ "$what" = all ]; then
         --section InstructionStats --section Occupancy python3 benchmarks/gpu_profile.py \
         > "$OUT/ncu.log" 2>&1 || rc=1
     grep -E "^  fill_blocks|Duration|DRAM Throughput|Executed Instructions  |Achieved Occupancy" \
-        "$OUT/ncu.log" | sed -E 's/\(Array<([a-z ]+),.*/ \1/' | cut -c1-90
+        "$OUT/ncu.log" | sed -E 's/\[v[0-9]+,[^]]*\]\(Array<([a-z ]+),.*/ \1/' | cut -c1-90
 fi
 exit $rc
