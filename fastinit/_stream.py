@@ -59,8 +59,8 @@ def _round(c0, c1, c2, c3, k0, k1):
     # multiply 32x32 -> 64 bits (mul.wide.u32: one IMAD.WIDE.U32) instead of 64x64
     # (IMAD.WIDE + an add of the zero high word's product): 20 fewer instructions per
     # block on the GPU, of ~140 for uniform (sm_90 SASS). The CPU tiles got faster too
-    # (benchmarks/tile_rates.py, one thread, two rounds each, 2026-11-23: raw bits
-    # 1.05 -> 1.14, uniform 1.15 -> 1.21, normal 0.566 -> 0.585 G elements/s).
+    # (benchmarks/tile_rates.py, one thread, best of two rounds each, 2026-11-23: raw
+    # bits 1.049 -> 1.141, uniform 1.158 -> 1.216, normal 0.567 -> 0.587 G elements/s).
     p0 = PHILOX_M0 * U64(_U32(c0))
     p1 = PHILOX_M1 * U64(_U32(c2))
     return (p1 >> _S32) ^ c1 ^ k0, p1 & _MASK, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK

@@ -289,10 +289,10 @@ def gpu_time(fn, repeat):
     synchronized around each, after ``GPU_WARMUP_S`` of back-to-back calls
     (compile, allocation, and the clocks leaving idle)."""
     from .gpu import runtime
-    fn()  # compile, allocate
-    _cuda_sync()
     if runtime.SIM:  # the CUDA simulator's timings mean nothing: keep its smoke runs short
         return best_time(lambda: (fn(), _cuda_sync()), repeat)
+    fn()  # compile, allocate
+    _cuda_sync()
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < GPU_WARMUP_S:
         fn()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from numba import njit
+
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
 from ..distributions import codec, pair_sampler
 from . import runtime as rt
@@ -35,8 +37,15 @@ def _fill_kernel(dist, kind):
     if kernel is not None:
         return kernel
     pair = pair_sampler(dist, kind)
-    philox = philox4x32_10
     store4, aligned = rt.store4, rt.aligned
+
+    @njit(inline="always")
+    def block(b, k0, k1, s0, s1, prm):
+        """The four stored values of Philox block ``b`` (``b`` < 2**62)."""
+        x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
+        v0, v1 = pair(np.uint32(x0), np.uint32(x1), prm)
+        v2, v3 = pair(np.uint32(x2), np.uint32(x3), prm)
+        return v0, v1, v2, v3
 
     def fill_blocks(out, starts, cols, nb, items, k0, k1, s0, s1, prm):
         t = I64(cuda.grid(1))
@@ -52,17 +61,11 @@ def _fill_kernel(dist, kind):
             base = s >> _TWO
             full = cols >> 2
             while t < full:
-                b = (base + U64(t)) & _BLOCKS
-                x0, x1, x2, x3 = philox(b & _MASK, b >> _S32, s0, s1, k0, k1)
-                v0, v1 = pair(np.uint32(x0), np.uint32(x1), prm)
-                v2, v3 = pair(np.uint32(x2), np.uint32(x3), prm)
+                v0, v1, v2, v3 = block((base + U64(t)) & _BLOCKS, k0, k1, s0, s1, prm)
                 store4(out, I64(4) * t, v0, v1, v2, v3)
                 t += step
             if t == full and cols & 3:  # the partial last block: one thread
-                b = (base + U64(full)) & _BLOCKS
-                x0, x1, x2, x3 = philox(b & _MASK, b >> _S32, s0, s1, k0, k1)
-                v0, v1 = pair(np.uint32(x0), np.uint32(x1), prm)
-                v2, v3 = pair(np.uint32(x2), np.uint32(x3), prm)
+                v0, v1, v2, v3 = block((base + U64(full)) & _BLOCKS, k0, k1, s0, s1, prm)
                 i = I64(4) * full
                 out[i] = v0
                 if i + 1 < cols:
@@ -72,17 +75,14 @@ def _fill_kernel(dist, kind):
             return
         one_row = items == nb
         while t < items:
-            if one_row:  # one row not at a block boundary: no 64-bit division or load per block
+            if one_row:  # one row off the fast path: no 64-bit division or load per block
                 r = I64(0)
                 j = t
             else:
                 r = t // nb
                 j = t - r * nb
                 s = starts[r]
-            b = ((s >> _TWO) + U64(j)) & _BLOCKS
-            x0, x1, x2, x3 = philox(b & _MASK, b >> _S32, s0, s1, k0, k1)
-            v0, v1 = pair(np.uint32(x0), np.uint32(x1), prm)
-            v2, v3 = pair(np.uint32(x2), np.uint32(x3), prm)
+            v0, v1, v2, v3 = block(((s >> _TWO) + U64(j)) & _BLOCKS, k0, k1, s0, s1, prm)
             col = I64(4) * j - I64(s & _THREE)  # column of the block's word 0
             i = r * cols + col
             if col >= 0 and col + 4 <= cols and aligned(out, i):
