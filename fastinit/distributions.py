@@ -36,8 +36,8 @@ import numpy as np
 from numba import njit
 
 from ._fmath import (bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_bf16_bits_any,
-                     f32_to_f16_bits, hoisted, logf, ndtri_pq, ndtri_pq64, sincos_turns, sqrt_f, top_bits_f32,
-                     top_bits_odd_f32)
+                     f32_to_f16_bits, fma, hoisted, ndtri_pq, ndtri_pq64, neg2_log_odd23, sincos_turns, sqrt_f,
+                     top_bits_f32, top_bits_odd_f32)
 
 F32 = np.float32
 F64 = np.float64
@@ -53,7 +53,6 @@ BITS = 9  # raw words (random_bits): no transform
 KIND_F32, KIND_F64, KIND_F16, KIND_BF16, KIND_U32 = 0, 1, 2, 3, 4
 
 _2M24 = F32(2.0 ** -24)
-_2M23 = F32(2.0 ** -23)
 _2M32 = 2.0 ** -32
 
 
@@ -73,15 +72,13 @@ def _normal32_pair(xa, xb, prm):
     """Box-Muller on the word pair (2i, 2i+1) of a block: word 2i gets the cosine,
     word 2i+1 the sine. ``u1 = ((xa >> 9) + 1/2) 2**-23`` (exact in float32,
     never 0 or 1, so |z| <= 5.77), ``u2 = (xb >> 8) 2**-24``; r = sqrt(-2 log u1),
-    theta = 2 pi u2. About five times fewer instructions per value than the
-    inverse CDF: normal float32 went from 0.46 to 0.82 G elements/s (2 threads)."""
-    m24 = hoisted(_2M24)  # see _fmath.hoisted
-    u1 = top_bits_f32(xa, 9) * hoisted(_2M23) + m24
-    u2 = top_bits_f32(xb, 8) * m24
-    r = sqrt_f(hoisted(F32(-2.0)) * logf(u1))
-    s, c = sincos_turns(u2)
+    theta = 2 pi u2; stored ``fma(std, r cos, mean)``. About five times fewer
+    instructions per value than the inverse CDF; the FMA-based log and sincos
+    (``_fmath.neg2_log_odd23``) made it 1.5 times faster again."""
+    r = sqrt_f(neg2_log_odd23(xa))
+    s, c = sincos_turns(xb)
     m, sd = F32(prm[0]), F32(prm[1])
-    return m + sd * (r * c), m + sd * (r * s)
+    return fma(sd, r * c, m), fma(sd, r * s, m)
 
 
 @njit(inline="always")
@@ -167,9 +164,8 @@ _STORE = {KIND_F16: _to_f16, KIND_BF16: f32_to_bf16_bits}
 def store_fn(kind):
     """The jitted ``v -> stored value`` of a sampler's float32 value for an
     output ``kind``: nearest-even 16-bit bit patterns for float16/bfloat16
-    (finite values only: samplers never make NaN), identity otherwise. The
-    rounding ``pair_sampler`` applies, offered alone so that a kernel can
-    round a tile of float32 values in a separate pass."""
+    (finite values only: samplers never make NaN), identity otherwise: the
+    rounding ``pair_sampler`` applies."""
     return _STORE.get(kind, _identity)
 
 

@@ -39,10 +39,11 @@ from .. import _stream as _stream_mod
 from .. import distributions as _dist_mod
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
 from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, UNIFORM,
-                             pair_sampler, store_fn)
+                             pair_sampler)
 
 U64 = np.uint64
 _MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
+_CARRY = U64(1 << 32)
 
 def _pair(xa, xb, prm, dist, kind):
     """Stored values of the word pair (2i, 2i+1): sampler ``dist``, output ``kind``."""
@@ -60,19 +61,6 @@ def _pair_impl(xa, xb, prm, dist, kind):
     return lambda xa, xb, prm, dist, kind: f(xa, xb, prm)
 
 
-def _store(v, kind):
-    """``v`` (a float32 sampler value) stored as output ``kind``."""
-    raise NotImplementedError("only callable from jitted code")
-
-
-@overload(_store, inline="always", prefer_literal=True)
-def _store_impl(v, kind):
-    if not isinstance(kind, types.IntegerLiteral):
-        raise TypeError("kind must be a compile-time literal")
-    f = store_fn(kind.literal_value)
-    return lambda v, kind: f(v)
-
-
 @njit(inline="always")
 def _one(n, k0, k1, s0, s1, prm, dist, kind):
     """Value of the single logical element n (head/tail of a run)."""
@@ -88,32 +76,56 @@ def _one(n, k0, k1, s0, s1, prm, dist, kind):
 TILE = 256
 
 
-def _body_fused(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+def _body_fused(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
     # cheap samplers (uniform, raw bits): one loop, values stored as the words
     # come out; the extra pass through buf cost uniform 1.96 -> 1.46 G
     # elements/s (2 threads, float32)
-    for j in range(body.size // 4):
-        b = (b0 + U64(j)) & _BLOCKS
-        x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
-        v0, v1 = _pair(np.uint32(x0), np.uint32(x1), prm, dist, kind)
-        v2, v3 = _pair(np.uint32(x2), np.uint32(x3), prm, dist, kind)
-        body[4 * j] = v0
-        body[4 * j + 1] = v1
-        body[4 * j + 2] = v2
-        body[4 * j + 3] = v3
+    nb = body.size // 4
+    j0 = 0
+    while j0 < nb:  # runs of blocks with one high counter word: see _philox_tile
+        lo, hi, n = _run_of_blocks(b0 + U64(j0), nb - j0)
+        o = body[4 * j0:4 * (j0 + n)]  # a view from 0: no wraparound checks in the loop
+        for j in range(n):
+            x0, x1, x2, x3 = philox4x32_10(lo + U64(j), hi, s0, s1, k0, k1)
+            v0, v1 = _pair(np.uint32(x0), np.uint32(x1), prm, dist, kind)
+            v2, v3 = _pair(np.uint32(x2), np.uint32(x3), prm, dist, kind)
+            o[4 * j] = v0
+            o[4 * j + 1] = v1
+            o[4 * j + 2] = v2
+            o[4 * j + 3] = v3
+        j0 += n
+
+
+@njit(inline="always")
+def _run_of_blocks(b, nmax):
+    """``(lo, hi, n)``: block ``b`` (mod 2**62) is counter words ``(lo, hi)``,
+    and the next ``n <= nmax`` blocks are ``(lo + j, hi)`` (no carry into hi)."""
+    b = b & _BLOCKS
+    lo = b & _MASK
+    return lo, b >> _S32, min(nmax, np.int64(_CARRY - lo))
 
 
 @njit(inline="always")
 def _philox_tile(buf, bt, tn, k0, k1, s0, s1):
-    """Words of blocks bt .. bt+tn-1 into the planes ``buf[w, j]``."""
-    w0, w1, w2, w3 = buf[0], buf[1], buf[2], buf[3]
-    for j in range(tn):
-        b = (bt + U64(j)) & _BLOCKS
-        x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
-        w0[j] = np.uint32(x0)
-        w1[j] = np.uint32(x1)
-        w2[j] = np.uint32(x2)
-        w3[j] = np.uint32(x3)
+    """Words of blocks bt .. bt+tn-1 into the planes ``buf[w, j]``.
+
+    In runs of blocks that share the counter's high word (one run, unless the
+    tile crosses a multiple of 2**32 blocks): the loop then sees ``hi`` as an
+    invariant, and LLVM folds the first round's product of the constant ``c2``
+    (the stream word) and the second round's of the then-constant ``c0``.
+    """
+    j0 = 0
+    while j0 < tn:
+        lo, hi, n = _run_of_blocks(bt + U64(j0), tn - j0)
+        # views from 0: no wraparound checks in the loop (they kept it scalar)
+        w0, w1, w2, w3 = buf[0, j0:j0 + n], buf[1, j0:j0 + n], buf[2, j0:j0 + n], buf[3, j0:j0 + n]
+        for j in range(n):
+            x0, x1, x2, x3 = philox4x32_10(lo + U64(j), hi, s0, s1, k0, k1)
+            w0[j] = np.uint32(x0)
+            w1[j] = np.uint32(x1)
+            w2[j] = np.uint32(x2)
+            w3[j] = np.uint32(x3)
+        j0 += n
 
 
 @njit(inline="always")
@@ -130,7 +142,7 @@ def _pairs_into(dst, buf, tn, prm, dist, kind):
         dst[4 * j + 3] = v3
 
 
-def _body_tiled(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+def _body_tiled(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
     nb = body.size // 4
     for t0 in range(0, nb, TILE):
         tn = min(TILE, nb - t0)
@@ -139,46 +151,32 @@ def _body_tiled(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
         _pairs_into(body[4 * t0:4 * (t0 + tn)], buf, tn, prm, dist, kind)
 
 
-def _body_staged(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
-    # float32 values into the tile `stage`, then rounded to float16 in a second
-    # loop: vcvtps2ph and the 16-bit interleave at the end of the Box-Muller
-    # chain lengthen it (~14 cycles by the instruction latencies), and that
-    # loop is bound by chain latency over the out-of-order window. Normal tile,
-    # one thread, two A/B rounds (Zen 3, 2026-11-23): float16 0.52-0.53 ->
-    # 0.55 G elements/s; float32 0.58.
-    nb = body.size // 4
-    for t0 in range(0, nb, TILE):
-        tn = min(TILE, nb - t0)
-        _philox_tile(buf, b0 + U64(t0), tn, k0, k1, s0, s1)
-        _pairs_into(stage, buf, tn, prm, dist, KIND_F32)
-        o = body[4 * t0:4 * (t0 + tn)]
-        for j in range(4 * tn):
-            o[j] = _store(stage[j], kind)
-
-
-def _body(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+def _body(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
     """Fill ``body`` (a multiple of 4 elements) with the blocks b0, b0+1, ..."""
     raise NotImplementedError("only callable from jitted code")
 
 
 @overload(_body, inline="always", prefer_literal=True)
-def _body_impl(body, b0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+def _body_impl(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
     # One strategy per (dist, kind), chosen at typing time: LLVM never sees the
-    # others (behind constant branches they cost no measurable compile time,
-    # but each kernel's code is then only what it runs).
+    # other (behind constant branches it costs no measurable compile time, but
+    # each kernel's code is then only what it runs).
     if not isinstance(dist, types.IntegerLiteral) or not isinstance(kind, types.IntegerLiteral):
         raise TypeError("dist and kind must be compile-time literals")
     d, k = dist.literal_value, kind.literal_value
     if k == KIND_U32 or d == UNIFORM:
         return _body_fused
-    # float16 outputs of the costly samplers go through a float32 tile. Not
-    # bfloat16: its rounding is a few integer ops, and staging it measured
-    # 0.554 -> 0.546 G elements/s (normal tile, one thread), within noise.
-    return _body_staged if k == KIND_F16 else _body_tiled
+    # 16-bit outputs round in the sampler loop. Staging float32 values through
+    # a tile and rounding them in a second loop paid for float16 while the
+    # Box-Muller chain was long (0.52 -> 0.55 G elements/s); with the FMA log
+    # and sincos it costs (normal tile, one thread, five A/B rounds, Zen 3,
+    # 2026-11-23: float16 direct 0.727, staged 0.703; bfloat16 direct 0.718,
+    # staged 0.690; float32 0.72-0.75).
+    return _body_tiled
 
 
 @njit(inline="always")
-def _run(o, n0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
+def _run(o, n0, buf, k0, k1, s0, s1, prm, dist, kind):
     """Fill contiguous ``o`` with logical elements n0, n0+1, ... (mod 2**64).
 
     Head and tail (n not a multiple of 4) go element by element; the body
@@ -200,7 +198,7 @@ def _run(o, n0, buf, stage, k0, k1, s0, s1, prm, dist, kind):
     m = o.size
     h = min(m, (4 - np.int64(n0 & _THREE)) & 3)  # head: up to the first block boundary
     nb = (m - h) // 4
-    _body(o[h:h + 4 * nb], (n0 + U64(h)) >> _TWO, buf, stage, k0, k1, s0, s1, prm, dist, kind)
+    _body(o[h:h + 4 * nb], (n0 + U64(h)) >> _TWO, buf, k0, k1, s0, s1, prm, dist, kind)
     # head and tail element by element, in one loop: one inlined copy of the
     # scalar sampler, not two (normal float32 kernel: 12.1 -> 9.0 s to compile)
     t = h + 4 * nb
@@ -219,9 +217,8 @@ def fill_rows(out, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, dist, kind):
     literally(dist)
     literally(kind)
     buf = np.empty((4, TILE), np.uint32)
-    stage = np.empty(4 * TILE, np.float32)
     for r in range(r0, r1):
-        _run(out[r, c0:c1], U64(starts[r]) + U64(c0), buf, stage, k0, k1, s0, s1, prm, dist, kind)
+        _run(out[r, c0:c1], U64(starts[r]) + U64(c0), buf, k0, k1, s0, s1, prm, dist, kind)
 
 
 def _stamp_dependencies(dispatcher, modules):
