@@ -147,7 +147,7 @@ def opaque(builder, value):
     loop broadcasts it once; plain ``value`` on any other target. For the
     integer constants of the bit-level intrinsics below (musl's log reduction,
     the quarter-turn reduction): re-broadcast from the constant pool they took
-    16 of 188 instructions per 16 normals."""
+    16 of 188 instructions per 32 normals (``llvm-mca`` input cut from the loop)."""
     if not (builder.module.triple or "").startswith("x86_64"):
         return value
     ty = value.type
@@ -182,6 +182,22 @@ sqrt_f = _llvm_unary("sqrt", "Correctly rounded square root (``np.sqrt`` on a sc
 floor_f = _llvm_unary("floor", "Round toward -inf, result in the same float type (``np.floor`` on a scalar).")
 
 
+def _i32(v):
+    return ir.Constant(ir.IntType(32), v & 0xFFFFFFFF)
+
+
+def _log_split(builder, v, kbias, const):
+    """musl's logf range reduction in IR, for ``logf_reduce`` and
+    ``log_reduce_odd23``: a positive normal float32 ``v = 2**(k + kbias) (1 + f)``
+    -> ``(float32(k), 1 + f)``, ``1 + f`` in [sqrt(2)/2, sqrt(2)), in integer
+    lanes. ``const`` makes the i32 constants (``_i32``, or ``opaque`` ones)."""
+    i32, f32 = ir.IntType(32), ir.FloatType()
+    ix = builder.add(builder.bitcast(v, i32), const(0x3F800000 - 0x3F3504F3))
+    k = builder.sub(builder.lshr(ix, _i32(23)), const(0x7F + kbias))
+    m = builder.add(builder.and_(ix, const(0x007FFFFF)), const(0x3F3504F3))
+    return builder.sitofp(k, f32), builder.bitcast(m, f32)
+
+
 @intrinsic
 def logf_reduce(typingctx, x):
     """Range reduction of logf in 32-bit lanes: returns ``(k, f)`` with
@@ -189,14 +205,8 @@ def logf_reduce(typingctx, x):
     sig = types.UniTuple(types.float32, 2)(types.float32)
 
     def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        ix = builder.bitcast(args[0], i32)
-        ix = builder.add(ix, ir.Constant(i32, 0x3F800000 - 0x3F3504F3))
-        k = builder.sub(builder.lshr(ix, ir.Constant(i32, 23)), ir.Constant(i32, 0x7F))
-        m = builder.add(builder.and_(ix, ir.Constant(i32, 0x007FFFFF)), ir.Constant(i32, 0x3F3504F3))
-        one = ir.Constant(ir.FloatType(), 1.0)
-        f = builder.fsub(builder.bitcast(m, ir.FloatType()), one)
-        kf = builder.sitofp(k, ir.FloatType())
+        kf, m = _log_split(builder, args[0], 0, _i32)
+        f = builder.fsub(m, ir.Constant(ir.FloatType(), 1.0))
         return context.make_tuple(builder, signature.return_type, (kf, f))
 
     return sig, codegen
@@ -299,10 +309,6 @@ _TWO_PI_F32 = F32(2.0 * math.pi)
 _PHI_UNIT = F32(_TWO_PI_F32 * F32(2.0 ** -24))  # 2 pi (float32) * 2**-24: exact scaling
 
 
-def _i32(v):
-    return ir.Constant(ir.IntType(32), v & 0xFFFFFFFF)
-
-
 @intrinsic
 def quarter_turns(typingctx, x):
     """``(float32(k - 2**22 q), q)`` for the angle ``k 2**-24`` turns, ``k = x >> 8``,
@@ -376,19 +382,15 @@ def log_reduce_odd23(typingctx, x):
     sig = types.UniTuple(types.float32, 3)(types.uint32)
 
     def codegen(context, builder, signature, args):
-        i32, f32 = ir.IntType(32), ir.FloatType()
-
         def k32(v):
             return opaque(builder, _i32(v))
 
-        v = builder.sitofp(builder.or_(builder.lshr(args[0], _i32(8)), k32(1)), f32)  # < 2**24: exact
-        ix = builder.add(builder.bitcast(v, i32), k32(0x3F800000 - 0x3F3504F3))
-        k = builder.sub(builder.lshr(ix, _i32(23)), k32(0x7F + 24))
-        m = builder.bitcast(builder.add(builder.and_(ix, k32(0x007FFFFF)), k32(0x3F3504F3)), f32)
-        one = opaque(builder, ir.Constant(f32, 1.0))
+        v = builder.sitofp(builder.or_(builder.lshr(args[0], _i32(8)), k32(1)), ir.FloatType())  # < 2**24: exact
+        kf, m = _log_split(builder, v, 24, k32)
+        one = opaque(builder, ir.Constant(ir.FloatType(), 1.0))
         f = builder.fsub(m, one)  # exact (Sterbenz)
         d = builder.fadd(m, one)
-        return context.make_tuple(builder, signature.return_type, (builder.sitofp(k, f32), f, d))
+        return context.make_tuple(builder, signature.return_type, (kf, f, d))
 
     return sig, codegen
 
@@ -409,11 +411,11 @@ def neg2_log_odd23(x):
     factor -2 carried in from the start: ``s2 = -2f/(2+f)`` and the
     coefficients for ``s2**2 = 4 s**2`` are musl's times powers of 2, so every
     scaling is exact. Max error of ``sqrt`` of it 0.98 ulp against float64
-    over all 2**23 inputs, the same as ``sqrt(-2 logf(u))``; against that
-    form, normal float32 sampling (Philox words -> values, one thread,
-    L1-resident) 1.19 -> 0.78 ns per value (Zen 3, 2026-11-23): the Box-Muller
+    over all 2**23 inputs, the same as ``sqrt(-2 logf(u))``. The Box-Muller
     loop is bound by its log -> sqrt dependency chain over the out-of-order
-    window, and each FMA takes one operation and 2 cycles off it.
+    window, and each FMA takes one operation and 2 cycles off it: with the
+    changes in ``sincos_turns``, normal float32 tile 0.526 -> 0.682 G
+    elements/s per thread (``benchmarks/tile_rates.py``, Zen 3, 2026-11-23).
     """
     k, f, d = log_reduce_odd23(x)
     m2 = hoisted(F32(-2.0))
