@@ -296,8 +296,24 @@ def ndtri_pq(x, t):
     p2 = horner(_hoisted9(_T), sqrt_f(w) - hoisted(F32(3.0)))
     # a Python conditional here becomes a phi node that Numba's inliner mis-scopes
     # (NumbaIRAssumptionWarning); select_f32 is one vblendvps
-    p = select_f32(w < hoisted(F32(5.0)), p1, p2)
+    p = select_f32(w < hoisted(F32(NDTRI_W_SPLIT)), p1, p2)
     return hoisted(_SQRT2_F32) * (p * x)
+
+
+#: ``ndtri_pq`` takes the central polynomial where ``w = -log(4 p q) <`` this
+NDTRI_W_SPLIT = 5.0
+
+
+@njit(inline="always")
+def ndtri_pq_central(x, t):
+    """``ndtri_pq(x, t)`` for inputs whose ``w = -logf(t)`` is below
+    ``NDTRI_W_SPLIT`` (``t > exp(-5)``, ``|Phi^-1(p)| < 2.93``): the central
+    polynomial only, the same operations, so the same bits. The caller proves
+    the range (``init._trunc_params``); it holds for the common [-2 std, 2 std]
+    of ``trunc_normal_`` and Keras/JAX, and halves the polynomial work."""
+    w = -logf(t)
+    p1 = horner(_hoisted9(_C), w - hoisted(F32(2.5)))
+    return hoisted(_SQRT2_F32) * (p1 * x)
 
 
 # Cephes sinf/cosf minimax polynomials on [-pi/4, pi/4]

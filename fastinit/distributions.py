@@ -28,7 +28,9 @@ TRUNC_NORMAL  ``mean + std * Phi^-1(Phi(a') + u (Phi(b')-Phi(a')))``  same, floa
 
 ``TRUNC_NORMAL_WIDE`` is the truncated normal computed with float64 math and
 rounded to float32: used when the interval's probability is below 1e-28, where
-float32 ``p`` would underflow.
+float32 ``p`` would underflow. ``TRUNC_NORMAL_CENTRAL`` is ``TRUNC_NORMAL`` with
+the tail polynomial left out, for intervals where the host proved it is never
+selected (within about 2.9 std of the mean): the same bits, half the polynomials.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from ._fmath import (bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_bf16_bits_any,
-                     f32_to_f16_bits, fma, hoisted, ndtri_pq, ndtri_pq64, neg2_log_odd23, sincos_turns, sqrt_f,
+                     f32_to_f16_bits, fma, hoisted, ndtri_pq, ndtri_pq64, ndtri_pq_central, neg2_log_odd23, sincos_turns, sqrt_f,
                      top_bits_f32, top_bits_odd_f32)
 
 F32 = np.float32
@@ -47,6 +49,7 @@ UNIFORM = 0
 NORMAL = 1
 TRUNC_NORMAL = 2
 TRUNC_NORMAL_WIDE = 3
+TRUNC_NORMAL_CENTRAL = 4
 BITS = 9  # raw words (random_bits): no transform
 
 #: output kinds: how a value is stored (16-bit kinds as uint16 bit patterns)
@@ -89,15 +92,33 @@ def _normal64(x, prm):
 
 
 @njit(inline="always")
-def _trunc32(x, prm):
-    # prm = (Phi(alpha), 1 - Phi(alpha), Phi(beta) - Phi(alpha), mean, std, a, b, _)
+def _trunc32_xt(x, prm):
+    """``(p - q, 4 p q)`` of the truncated normal's float32 ``p`` for word ``x``.
+    prm = (Phi(alpha), 1 - Phi(alpha), Phi(beta) - Phi(alpha), mean, std, a, b, _)."""
     u = top_bits_odd_f32(x, 8) * hoisted(_2M24)  # ((x >> 9) + .5) / 2**23, exact
     d = F32(prm[2])
     p = F32(prm[0]) + u * d
     q = F32(prm[1]) - u * d
-    t = F32(4.0) * p * q
-    v = F32(prm[3]) + F32(prm[4]) * ndtri_pq(p - q, t)
+    return p - q, F32(4.0) * p * q
+
+
+@njit(inline="always")
+def _trunc32_value(z, prm):
+    v = F32(prm[3]) + F32(prm[4]) * z
     return min(max(v, F32(prm[5])), F32(prm[6]))
+
+
+@njit(inline="always")
+def _trunc32(x, prm):
+    xq, t = _trunc32_xt(x, prm)
+    return _trunc32_value(ndtri_pq(xq, t), prm)
+
+
+@njit(inline="always")
+def _trunc_central32(x, prm):
+    # _trunc32 where the host proved every drawn p central (see ndtri_pq_central)
+    xq, t = _trunc32_xt(x, prm)
+    return _trunc32_value(ndtri_pq_central(xq, t), prm)
 
 
 @njit(inline="always")
@@ -130,6 +151,7 @@ SAMPLERS = {
     NORMAL: (_normal32_pair, _normal64),
     TRUNC_NORMAL: (_trunc32, _trunc64),
     TRUNC_NORMAL_WIDE: (_trunc_wide32, _trunc64),
+    TRUNC_NORMAL_CENTRAL: (_trunc_central32, _trunc64),
 }
 
 

@@ -26,6 +26,7 @@ import threading
 
 import numpy as np
 
+from . import _fmath
 from . import distributions as D
 from ._stream import check_offset, check_seed, key_words, stream_id
 from .cpu import fill as _cpu
@@ -206,7 +207,7 @@ def _fill(tensor, dist, prm, seed, stream, global_shape, start, name="tensor"):
     words = _words(seed, stream)
     if arr.size == 0:
         return tensor
-    if dist == D.TRUNC_NORMAL and kind == D.KIND_F64:
+    if dist in (D.TRUNC_NORMAL, D.TRUNC_NORMAL_CENTRAL) and kind == D.KIND_F64:
         dist = D.TRUNC_NORMAL_WIDE  # same float64 math; one compiled kernel fewer
     rows, cols, starts = _runs(shape, gshape, st)
     fill_kernels(arr).fill(arr.reshape(rows, cols), starts, words, prm, dist, kind)
@@ -291,7 +292,8 @@ def _phi_tails(z):
 
 
 def _trunc_params(mean, std, a, b):
-    """Kernel parameters of the truncated normal, and whether it needs float64 math.
+    """Kernel parameters of the truncated normal and its sampler code: float64
+    math (``TRUNC_NORMAL_WIDE``), the central polynomial only, or both.
 
     The sampler computes ``p = Phi(a') + u d`` and ``q = (1 - Phi(a')) - u d``.
     When the interval lies mostly above the mean (``a' + b' > 0``) it is
@@ -319,8 +321,26 @@ def _trunc_params(mean, std, a, b):
     # either end); elsewhere (far tails) the float64 math, rounded to float32.
     p_lo = pa + d * 2.0**-24
     q_lo = qb + d * 2.0**-24
-    wide = min(4 * p_lo * (1 - p_lo), 4 * q_lo * (1 - q_lo)) < 1.2e-7
-    return (pa, qa, d, mean, sign * std, a, b), wide
+    prm = (pa, qa, d, mean, sign * std, a, b)
+    if min(4 * p_lo * (1 - p_lo), 4 * q_lo * (1 - q_lo)) < 1.2e-7:
+        return prm, D.TRUNC_NORMAL_WIDE
+    return prm, D.TRUNC_NORMAL_CENTRAL if _central32(pa, qa, d) else D.TRUNC_NORMAL
+
+
+def _central32(pa, qa, d):
+    """Whether the float32 sampler's ``w = -log(4 p q)`` stays below
+    ``NDTRI_W_SPLIT`` for every ``u`` it draws, so ``ndtri_pq`` always takes its
+    central polynomial and ``TRUNC_NORMAL_CENTRAL`` gives the same bits.
+
+    From the float32 parameters the kernel uses: ``p = pa + u d``, ``q = qa - u d``
+    for ``u`` in [2**-24, 1 - 2**-24]; exactly, ``4 p q`` is concave in ``u``,
+    so smallest at an end. Its float32 evaluation is within a few ulps
+    (relative 1e-6) of that, and ``logf`` within 1 ulp: the 1e-4 relative margin
+    on ``t`` covers both many times over.
+    """
+    pa, qa, d = (float(np.float32(v)) for v in (pa, qa, d))
+    t_min = min(4 * (pa + u * d) * (qa - u * d) for u in (2.0**-24, 1 - 2.0**-24))
+    return t_min > math.exp(-_fmath.NDTRI_W_SPLIT) * (1 + 1e-4)
 
 
 @_numpydoc(mean="float", std="float\n    > 0.", a="float\n    Absolute lower bound (may be -inf).", b="float\n    Absolute upper bound (> a, may be inf).")
@@ -343,8 +363,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
     b = float(b) if b == math.inf else _finite(b, "b")
     if not a < b:
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
-    prm, wide = _trunc_params(mean, std, a, b)
-    dist = D.TRUNC_NORMAL_WIDE if wide else D.TRUNC_NORMAL
+    prm, dist = _trunc_params(mean, std, a, b)
     return _fill(tensor, dist, prm, seed, stream, global_shape, start)
 
 

@@ -8,6 +8,8 @@ from numba import njit
 from scipy import special, stats
 
 import fastinit as fi
+from fastinit import distributions as D
+from fastinit import init
 from fastinit._fmath import NDTRI32_MAX_ULP, logf, ndtri_pq, neg2_log_odd23, sincos_turns, sqrt_f
 
 from conftest import FLOAT_DTYPES, requires_bf16
@@ -172,6 +174,45 @@ def test_ndtri32_ulp_error_over_every_input():
 
 
 @njit
+def _trunc_every_u(x, prm, general, central):
+    for i in range(x.size):
+        general[i] = D._trunc32(x[i], prm)
+        central[i] = D._trunc_central32(x[i], prm)
+
+
+def _widest_central(lo, hi, b=None):
+    """The lowest -c of a standard interval [-c, b] (b = c if None) the host
+    sends to the central sampler, by bisection between lo (accepted) and hi (not)."""
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        ok = init._trunc_params(0.0, 1.0, -mid, mid if b is None else b)[1] == D.TRUNC_NORMAL_CENTRAL
+        lo, hi = (mid, hi) if ok else (lo, mid)
+    return lo
+
+
+@pytest.mark.parametrize("case", ["torch default", "keras 2 std", "widest", "asymmetric edge"])
+def test_trunc_central_sampler_equals_the_general_one_over_every_input(case):
+    """Where the host picks TRUNC_NORMAL_CENTRAL (tail polynomial left out), its
+    bits equal TRUNC_NORMAL's for all 2**23 values of u the float32 sampler draws,
+    including on the edge of the region the host accepts."""
+    c = _widest_central(2.0, 3.0)
+    assert 2.9 < c < 2.95  # t = 4 p q > exp(-5) * (1 + 1e-4): |z| < 2.93
+    mean, std, a, b = {"torch default": (0.0, 1.0, -2.0, 2.0),
+                       "keras 2 std": (0.1, 0.02, 0.06, 0.14),
+                       "widest": (0.0, 1.0, -c, c),
+                       "asymmetric edge": (0.0, 1.0, -_widest_central(2.0, 3.0, 0.3), 0.3)}[case]
+    prm, dist = init._trunc_params(mean, std, a, b)
+    assert dist == D.TRUNC_NORMAL_CENTRAL
+    assert init._trunc_params(0.0, 1.0, -c - 1e-3, c)[1] == D.TRUNC_NORMAL
+    prm = tuple(prm) + (0.0,)
+    x = np.arange(1 << 23, dtype=np.uint32) << np.uint32(9)  # u = (k + 1/2) 2**-23, every k
+    general, central = np.empty(x.size, np.float32), np.empty(x.size, np.float32)
+    _trunc_every_u(x, prm, general, central)
+    np.testing.assert_array_equal(central.view(np.uint32), general.view(np.uint32))
+    assert general.min() >= np.float32(a) and general.max() <= np.float32(b)
+
+
+@njit
 def _logs(x, out):
     for i in range(x.size):
         out[i] = logf(x[i])
@@ -262,6 +303,7 @@ def _round16(v32, dtype):
 @pytest.mark.parametrize("dtype", ["float16", pytest.param("bfloat16", marks=requires_bf16)])
 @pytest.mark.parametrize("fn,args", [(fi.uniform, (-1.0, 3.0)), (fi.normal, (0.2, 1.5)),
                                      (fi.trunc_normal, (0.0, 1.0, -2.0, 2.0)),
+                                     (fi.trunc_normal, (0.0, 1.0, -10.0, 0.5)),
                                      (fi.kaiming_normal, ()), (fi.glorot_uniform, ())])
 def test_16bit_outputs_are_rounded_float32_values(dtype, fn, args):
     shape = (257, 129)

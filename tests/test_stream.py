@@ -174,3 +174,33 @@ def test_default_generator_sequence_is_reproducible():
 
 def test_seed_without_stream_is_stream_zero():
     np.testing.assert_array_equal(fi.normal(50, seed=3), fi.normal(50, seed=3, stream=0))
+
+
+def _bits16(a):
+    return np.asarray(a).view(np.uint16)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("fn,args", [(fi.uniform_, ()), (fi.normal_, ()),
+                                     (fi.trunc_normal_, ()),  # [-2, 2]: the central sampler
+                                     (fi.trunc_normal_, (0.0, 1.0, 2.0, 3.0))])
+def test_16bit_outputs_at_any_alignment_tiling_and_shard(fn, args, dtype, monkeypatch):
+    """16-bit bodies are written as 32-bit words (two values each) at whatever
+    address the output starts; a view 2, 4 or 6 bytes into its buffer, odd tile
+    widths and shard rows that start mid-block must all hold the same values."""
+    if dtype == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes")
+        dt = np.dtype(ml_dtypes.bfloat16)
+    else:
+        dt = np.dtype(dtype)
+    n = 4099
+    ref = fn(np.empty(n, dt), *args, seed=6, stream="al")
+    for k in range(4):
+        o = np.empty(n + k, dt)[k:]
+        np.testing.assert_array_equal(_bits16(fn(o, *args, seed=6, stream="al")), _bits16(ref))
+    monkeypatch.setattr(fill, "TASK", 37)
+    monkeypatch.setattr(fill, "SMALL", 1)
+    np.testing.assert_array_equal(_bits16(fn(np.empty(n, dt), *args, seed=6, stream="al")), _bits16(ref))
+    full = fn(np.empty((40, 61), dt), *args, seed=6, stream="al")
+    shard = fn(np.empty((13, 29), dt), *args, seed=6, stream="al", global_shape=(40, 61), start=(3, 5))
+    np.testing.assert_array_equal(_bits16(shard), _bits16(full[3:16, 5:34]))

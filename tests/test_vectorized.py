@@ -17,7 +17,8 @@ X86_AVX2 = platform.machine() in ("x86_64", "AMD64") and ll.get_host_cpu_feature
 @pytest.mark.parametrize("dist,kind,dtype", [(D.UNIFORM, fill.KIND_F32, np.float32),
                                              (D.NORMAL, fill.KIND_F32, np.float32),
                                              (D.NORMAL, fill.KIND_BF16, np.uint16),
-                                             (D.TRUNC_NORMAL, fill.KIND_F32, np.float32)])
+                                             (D.TRUNC_NORMAL, fill.KIND_F32, np.float32),
+                                             (D.TRUNC_NORMAL_CENTRAL, fill.KIND_F16, np.uint16)])
 def test_fill_kernel_is_vectorized(dist, kind, dtype):
     # an uncached twin of the kernel: Numba disables inspection of cached code
     twin = njit(error_model="numpy")(fill.fill_rows.py_func)
@@ -44,6 +45,13 @@ def test_fill_kernel_is_vectorized(dist, kind, dtype):
         if ll.get_host_cpu_features().get("fma", False):
             # the log and sincos polynomials are explicit FMAs (_fmath.neg2_log_odd23)
             assert body.count("vfmadd") >= 20, "the Box-Muller polynomials lost their vector FMAs"
+        if kind == fill.KIND_BF16:
+            # 16-bit values leave as 32-bit words (fill._store_block): a pair
+            # merged by vpblendw, no 16-bit packs and byte shuffles
+            assert "vpblendw" in body and "vpackusdw" not in body and "vpshufb" not in body
+    if kind == fill.KIND_F16 and dist == D.TRUNC_NORMAL_CENTRAL:
+        # staged: the rounding pass converts 8 values per vcvtps2ph ymm (fill._f16_round8)
+        assert any("vcvtps2ph" in b and "ymm" in b and "vdivps" not in b for b in _loop_bodies(asm))
 
 
 def _loop_bodies(asm):

@@ -7,7 +7,9 @@ an N-D tensor is one row per run along its last axis. Inside a row, the head and
 tail (logical index not a multiple of 4) go element by element; the body goes
 block by block in vectorized loops (AVX2 here: ``vpmuludq`` on ymm): one fused
 loop for cheap samplers (uniform, raw bits), two passes over an L1 tile for the
-costly ones (see ``_run``). ``tests/test_vectorized.py`` checks the generated code.
+costly ones, a third (rounding) for 16-bit truncated normals (see ``_run`` and
+``_body``). 16-bit values go out two per 32-bit word (``_store_block``).
+``tests/test_vectorized.py`` checks the generated code.
 
 Why Python threads and not ``parallel=True``
 --------------------------------------------
@@ -32,14 +34,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 from numba import literally, njit, types
-from numba.extending import overload
+from llvmlite import ir
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array, populate_array
 
 from .. import _fmath as _fmath_mod
 from .. import _stream as _stream_mod
 from .. import distributions as _dist_mod
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
-from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, UNIFORM,
-                             pair_sampler)
+from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, TRUNC_NORMAL,
+                             TRUNC_NORMAL_CENTRAL, UNIFORM, pair_sampler, store_fn)
 
 U64 = np.uint64
 _MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
@@ -76,7 +82,7 @@ def _one(n, k0, k1, s0, s1, prm, dist, kind):
 TILE = 256
 
 
-def _body_fused(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
+def _body_fused(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     # cheap samplers (uniform, raw bits): one loop, values stored as the words
     # come out; the extra pass through buf cost uniform 1.96 -> 1.46 G
     # elements/s (2 threads, float32)
@@ -84,15 +90,13 @@ def _body_fused(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
     j0 = 0
     while j0 < nb:  # runs of blocks with one high counter word: see _philox_tile
         lo, hi, n = _run_of_blocks(b0 + U64(j0), nb - j0)
-        o = body[4 * j0:4 * (j0 + n)]  # a view from 0: no wraparound checks in the loop
+        # a view from 0: no wraparound checks in the loop
+        o = _block_view(body[4 * j0:4 * (j0 + n)], kind)
         for j in range(n):
             x0, x1, x2, x3 = philox4x32_10(lo + U64(j), hi, s0, s1, k0, k1)
             v0, v1 = _pair(np.uint32(x0), np.uint32(x1), prm, dist, kind)
             v2, v3 = _pair(np.uint32(x2), np.uint32(x3), prm, dist, kind)
-            o[4 * j] = v0
-            o[4 * j + 1] = v1
-            o[4 * j + 2] = v2
-            o[4 * j + 3] = v3
+            _store_block(o, j, v0, v1, v2, v3, kind)
         j0 += n
 
 
@@ -133,16 +137,79 @@ def _pairs_into(dst, buf, tn, prm, dist, kind):
     """Stored values of the tile's blocks 0 .. tn-1, in element order, into
     ``dst[:4 tn]``: both word pairs of a block per iteration (two chains)."""
     w0, w1, w2, w3 = buf[0], buf[1], buf[2], buf[3]
+    d = _block_view(dst, kind)
     for j in range(tn):
         v0, v1 = _pair(w0[j], w1[j], prm, dist, kind)
         v2, v3 = _pair(w2[j], w3[j], prm, dist, kind)
-        dst[4 * j] = v0
-        dst[4 * j + 1] = v1
-        dst[4 * j + 2] = v2
-        dst[4 * j + 3] = v3
+        _store_block(d, j, v0, v1, v2, v3, kind)
 
 
-def _body_tiled(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
+def _block_view(o, kind):
+    """What ``_store_block`` writes a block's four values into: ``o`` itself,
+    or for 16-bit kinds ``o`` seen as uint32 words (two values each)."""
+    raise NotImplementedError("only callable from jitted code")
+
+
+def _store_block(d, j, v0, v1, v2, v3, kind):
+    """Store the four values of block ``j`` (of a ``_block_view``)."""
+    raise NotImplementedError("only callable from jitted code")
+
+
+def _store_wide(d, j, v0, v1, v2, v3, kind):
+    d[4 * j] = v0
+    d[4 * j + 1] = v1
+    d[4 * j + 2] = v2
+    d[4 * j + 3] = v3
+
+
+def _store_16(d, j, v0, v1, v2, v3, kind):
+    d[2 * j] = np.uint32(v0) | (np.uint32(v1) << np.uint32(16))
+    d[2 * j + 1] = np.uint32(v2) | (np.uint32(v3) << np.uint32(16))
+
+
+def _is_16(kind):
+    if not isinstance(kind, types.IntegerLiteral):
+        raise TypeError("kind must be a compile-time literal")
+    return kind.literal_value in (KIND_F16, KIND_BF16)
+
+
+@overload(_block_view, inline="always", prefer_literal=True)
+def _block_view_impl(o, kind):
+    # 16-bit values go out in pairs, as 32-bit words: LLVM then merges a pair
+    # with one vpblendw and interleaves the two pairs of a block with 32-bit
+    # unpacks, where 16-bit stores took packs, permutes and byte shuffles
+    # (bfloat16 normal loop: 172 -> 160 instructions per 8 blocks).
+    if _is_16(kind):
+        return lambda o, kind: _as_u32_pairs(o)
+    return lambda o, kind: o
+
+
+@overload(_store_block, inline="always", prefer_literal=True)
+def _store_block_impl(d, j, v0, v1, v2, v3, kind):
+    return _store_16 if _is_16(kind) else _store_wide
+
+
+@intrinsic
+def _as_u32_pairs(typingctx, arr):
+    """The C-contiguous uint16 vector ``arr`` (a multiple of 2 long) seen as
+    uint32 words, element 2i in the low half of word i (little-endian only),
+    at any alignment (a shard's view may start at any element)."""
+    retty = types.Array(types.uint32, 1, "C", aligned=False)
+
+    def codegen(context, builder, signature, args):
+        src = make_array(signature.args[0])(context, builder, args[0])
+        dst = make_array(retty)(context, builder)
+        i64 = ir.IntType(64)
+        n = builder.lshr(cgutils.unpack_tuple(builder, src.shape, 1)[0], ir.Constant(i64, 1))
+        data = builder.bitcast(src.data, ir.IntType(32).as_pointer())
+        populate_array(dst, data=data, shape=[n], strides=[ir.Constant(i64, 4)],
+                       itemsize=ir.Constant(i64, 4), meminfo=src.meminfo, parent=src.parent)
+        return impl_ret_borrowed(context, builder, retty, dst._getvalue())
+
+    return retty(arr), codegen
+
+
+def _body_tiled(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     nb = body.size // 4
     for t0 in range(0, nb, TILE):
         tn = min(TILE, nb - t0)
@@ -151,13 +218,84 @@ def _body_tiled(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
         _pairs_into(body[4 * t0:4 * (t0 + tn)], buf, tn, prm, dist, kind)
 
 
-def _body(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
+def _body_staged(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
+    # 16-bit outputs of the single-word samplers: the float32 sampler loop
+    # itself into the float32 tile ``vals``, then one rounding pass
+    nb = body.size // 4
+    for t0 in range(0, nb, TILE):
+        tn = min(TILE, nb - t0)
+        _philox_tile(buf, b0 + U64(t0), tn, k0, k1, s0, s1)
+        _pairs_into(vals, buf, tn, prm, dist, KIND_F32)
+        _round_tile(body[4 * t0:4 * (t0 + tn)], vals, 4 * tn, kind)
+
+
+def _round_tile(o, vals, n, kind):
+    """``o[:n]`` = ``vals[:n]`` (float32) stored as 16-bit ``kind``."""
+    raise NotImplementedError("only callable from jitted code")
+
+
+def _round_tile_any(o, vals, n, kind):
+    for i in range(n):
+        o[i] = _rounded(vals[i], kind)
+
+
+def _round_tile_f16(o, vals, n, kind):
+    # LLVM's cost model leaves a loop of scalar fptrunc-to-half scalar (one
+    # vcvtps2ph xmm + vpextrw per value); eight at a time in one vector
+    # fptrunc: vcvtps2ph ymm
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        _f16_round8(o, vals, i)
+    for i in range(n8, n):
+        o[i] = _rounded(vals[i], kind)
+
+
+@overload(_round_tile, inline="always", prefer_literal=True)
+def _round_tile_impl(o, vals, n, kind):
+    return _round_tile_f16 if kind.literal_value == KIND_F16 else _round_tile_any
+
+
+@intrinsic
+def _f16_round8(typingctx, dst, src, i):
+    """``dst[i:i+8]`` (uint16) = float16 bits of ``src[i:i+8]`` (float32),
+    nearest-even: one ``fptrunc <8 x float> to <8 x half>``, the same rounding
+    as ``_fmath.f32_to_f16_bits``. No bounds check: the caller's loop keeps
+    ``i + 8 <= size``."""
+    def codegen(context, builder, signature, args):
+        d = make_array(signature.args[0])(context, builder, args[0])
+        s = make_array(signature.args[1])(context, builder, args[1])
+        vf = ir.VectorType(ir.FloatType(), 8)
+        vh = ir.VectorType(ir.IntType(16), 8)
+        v = builder.load(builder.bitcast(builder.gep(s.data, [args[2]]), vf.as_pointer()), align=4)
+        h = builder.bitcast(builder.fptrunc(v, ir.VectorType(ir.HalfType(), 8)), vh)
+        builder.store(h, builder.bitcast(builder.gep(d.data, [args[2]]), vh.as_pointer()), align=2)
+        return context.get_dummy_value()
+
+    return types.void(dst, src, types.int64), codegen
+
+
+def _rounded(v, kind):
+    """The float32 ``v`` stored as output ``kind`` (``distributions.store_fn``)."""
+    raise NotImplementedError("only callable from jitted code")
+
+
+@overload(_rounded, inline="always", prefer_literal=True)
+def _rounded_impl(v, kind):
+    f = store_fn(kind.literal_value)
+    return lambda v, kind: f(v)
+
+
+#: single-word samplers whose 16-bit outputs are staged (``_body_staged``)
+_STAGED_16 = (TRUNC_NORMAL, TRUNC_NORMAL_CENTRAL)
+
+
+def _body(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     """Fill ``body`` (a multiple of 4 elements) with the blocks b0, b0+1, ..."""
     raise NotImplementedError("only callable from jitted code")
 
 
 @overload(_body, inline="always", prefer_literal=True)
-def _body_impl(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
+def _body_impl(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     # One strategy per (dist, kind), chosen at typing time: LLVM never sees the
     # other (behind constant branches it costs no measurable compile time, but
     # each kernel's code is then only what it runs).
@@ -166,17 +304,25 @@ def _body_impl(body, b0, buf, k0, k1, s0, s1, prm, dist, kind):
     d, k = dist.literal_value, kind.literal_value
     if k == KIND_U32 or d == UNIFORM:
         return _body_fused
-    # 16-bit outputs round in the sampler loop. Staging float32 values through
-    # a tile and rounding them in a second loop paid for float16 while the
-    # Box-Muller chain was long (0.52 -> 0.55 G elements/s); with the FMA log
-    # and sincos it costs (normal tile, one thread, five A/B rounds, Zen 3,
-    # 2026-11-23: float16 direct 0.727, staged 0.703; bfloat16 direct 0.718,
-    # staged 0.690; float32 0.72-0.75).
+    # 16-bit outputs of the normal round in the sampler loop. Staging float32
+    # values through a tile and rounding them in a second loop paid for float16
+    # while the Box-Muller chain was long (0.52 -> 0.55 G elements/s); with the
+    # FMA log and sincos it costs (normal tile, one thread, five A/B rounds,
+    # Zen 3, 2026-11-23: float16 direct 0.727, staged 0.703; bfloat16 direct
+    # 0.718, staged 0.690; float32 0.72-0.75). The truncated normal's loop,
+    # four long Giles chains at once, spills: its 16-bit rounding in the loop
+    # cost 6-9% against float32, staged 1-3% (trunc_central tile, [-2, 2],
+    # one thread, 2026-11-23: float32 0.353, bfloat16 direct 0.317, staged
+    # 0.344, float16 direct 0.318, staged 0.347 with its rounding loop still
+    # scalar; 1 GiB, 2 threads, benchmarks/dtype_parity.py, two runs each:
+    # bfloat16/float32 direct 0.937, 0.943, staged 0.986, 0.990).
+    if k in (KIND_F16, KIND_BF16) and d in _STAGED_16:
+        return _body_staged
     return _body_tiled
 
 
 @njit(inline="always")
-def _run(o, n0, buf, k0, k1, s0, s1, prm, dist, kind):
+def _run(o, n0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     """Fill contiguous ``o`` with logical elements n0, n0+1, ... (mod 2**64).
 
     Head and tail (n not a multiple of 4) go element by element; the body
@@ -198,7 +344,7 @@ def _run(o, n0, buf, k0, k1, s0, s1, prm, dist, kind):
     m = o.size
     h = min(m, (4 - np.int64(n0 & _THREE)) & 3)  # head: up to the first block boundary
     nb = (m - h) // 4
-    _body(o[h:h + 4 * nb], (n0 + U64(h)) >> _TWO, buf, k0, k1, s0, s1, prm, dist, kind)
+    _body(o[h:h + 4 * nb], (n0 + U64(h)) >> _TWO, buf, vals, k0, k1, s0, s1, prm, dist, kind)
     # head and tail element by element, in one loop: one inlined copy of the
     # scalar sampler, not two (normal float32 kernel: 12.1 -> 9.0 s to compile)
     t = h + 4 * nb
@@ -217,8 +363,9 @@ def fill_rows(out, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, dist, kind):
     literally(dist)
     literally(kind)
     buf = np.empty((4, TILE), np.uint32)
+    vals = np.empty(4 * TILE, np.float32)  # _body_staged's tile (4 KiB; ~0.1 us when unused)
     for r in range(r0, r1):
-        _run(out[r, c0:c1], U64(starts[r]) + U64(c0), buf, k0, k1, s0, s1, prm, dist, kind)
+        _run(out[r, c0:c1], U64(starts[r]) + U64(c0), buf, vals, k0, k1, s0, s1, prm, dist, kind)
 
 
 def _stamp_dependencies(dispatcher, modules):
