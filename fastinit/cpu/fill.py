@@ -229,49 +229,17 @@ def _body_staged(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
         _round_tile(body[4 * t0:4 * (t0 + tn)], vals, 4 * tn, kind)
 
 
+@njit(inline="always")
 def _round_tile(o, vals, n, kind):
-    """``o[:n]`` = ``vals[:n]`` (float32) stored as 16-bit ``kind``."""
-    raise NotImplementedError("only callable from jitted code")
+    """``o[:n]`` = ``vals[:n]`` (float32) stored as 16-bit ``kind``.
 
-
-def _round_tile_any(o, vals, n, kind):
+    LLVM vectorizes this for bfloat16 (integer rounding, 32 values a loop) but
+    leaves float16 scalar (one ``vcvtps2ph`` + ``vpextrw`` a value). A vector
+    ``fptrunc <8 x float>`` intrinsic (one ``vcvtps2ph ymm`` per 8) measured
+    worse at 1 GiB, 2 threads (float16/float32 trunc_normal 0.91-0.93 in three
+    ``dtype_parity.py`` runs, against 0.96-0.97 scalar, 2026-11-23): not kept."""
     for i in range(n):
         o[i] = _rounded(vals[i], kind)
-
-
-def _round_tile_f16(o, vals, n, kind):
-    # LLVM's cost model leaves a loop of scalar fptrunc-to-half scalar (one
-    # vcvtps2ph xmm + vpextrw per value); eight at a time in one vector
-    # fptrunc: vcvtps2ph ymm
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        _f16_round8(o, vals, i)
-    for i in range(n8, n):
-        o[i] = _rounded(vals[i], kind)
-
-
-@overload(_round_tile, inline="always", prefer_literal=True)
-def _round_tile_impl(o, vals, n, kind):
-    return _round_tile_f16 if kind.literal_value == KIND_F16 else _round_tile_any
-
-
-@intrinsic
-def _f16_round8(typingctx, dst, src, i):
-    """``dst[i:i+8]`` (uint16) = float16 bits of ``src[i:i+8]`` (float32),
-    nearest-even: one ``fptrunc <8 x float> to <8 x half>``, the same rounding
-    as ``_fmath.f32_to_f16_bits``. No bounds check: the caller's loop keeps
-    ``i + 8 <= size``."""
-    def codegen(context, builder, signature, args):
-        d = make_array(signature.args[0])(context, builder, args[0])
-        s = make_array(signature.args[1])(context, builder, args[1])
-        vf = ir.VectorType(ir.FloatType(), 8)
-        vh = ir.VectorType(ir.IntType(16), 8)
-        v = builder.load(builder.bitcast(builder.gep(s.data, [args[2]]), vf.as_pointer()), align=4)
-        h = builder.bitcast(builder.fptrunc(v, ir.VectorType(ir.HalfType(), 8)), vh)
-        builder.store(h, builder.bitcast(builder.gep(d.data, [args[2]]), vh.as_pointer()), align=2)
-        return context.get_dummy_value()
-
-    return types.void(dst, src, types.int64), codegen
 
 
 def _rounded(v, kind):
