@@ -2,6 +2,7 @@
 string streams, and invariance under threads, tiling and sharding."""
 import hashlib
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -204,3 +205,49 @@ def test_16bit_outputs_at_any_alignment_tiling_and_shard(fn, args, dtype, monkey
     full = fn(np.empty((40, 61), dt), *args, seed=6, stream="al")
     shard = fn(np.empty((13, 29), dt), *args, seed=6, stream="al", global_shape=(40, 61), start=(3, 5))
     np.testing.assert_array_equal(_bits16(shard), _bits16(full[3:16, 5:34]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_kernel_cache_tells_aligned_from_unaligned_outputs(dtype):
+    """``fill.kernel_for`` caches compiled kernels by what ``numba.typeof`` reads
+    from an array; an output 1 byte into its buffer (not aligned to its dtype)
+    must get its own, correct kernel, before and after an aligned call."""
+    dt = np.dtype(dtype)
+    ref = fi.normal((37, 33), seed=3, dtype=dtype)
+    raw = np.zeros(ref.nbytes + 1, np.uint8)
+    o = raw[1:].view(dt).reshape(ref.shape)
+    assert not o.flags.aligned
+    fi.normal_(o, seed=3)
+    np.testing.assert_array_equal(o.view(f"u{dt.itemsize}"), ref.view(f"u{dt.itemsize}"))
+    again = fi.normal_(np.empty(ref.shape, dt), seed=3)
+    np.testing.assert_array_equal(again.view(f"u{dt.itemsize}"), ref.view(f"u{dt.itemsize}"))
+    kdt = np.dtype(np.uint16) if dt.itemsize == 2 else dt  # 16-bit kernels see bit patterns
+    keys = {k[1][0] for k in fill._KERNELS if k[0] is fill.fill_rows and k[1][0][0] == kdt}
+    assert {k[5] for k in keys} >= {True, False}
+
+
+def _f16_digest():
+    h = hashlib.sha256()
+    for f in (fi.uniform_, fi.normal_):
+        h.update(f(np.empty(4099, np.float16), seed=4, stream="be").view(np.uint16).tobytes())
+    return h.hexdigest()
+
+
+ONE_BY_ONE = """
+import fastinit as fi
+from fastinit.cpu import fill
+fill._WORD_PAIRS = False  # before the first compile: the big-endian store path
+from test_stream import _f16_digest
+print(_f16_digest())
+"""
+
+
+def test_16bit_one_by_one_stores_equal_word_pairs(tmp_path):
+    """Where word pairs are not used (``fill._WORD_PAIRS`` False: big-endian
+    hosts) 16-bit values are stored one by one; same values. A fresh Numba
+    cache directory, so the process compiles its own kernels (~15 s)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(pathlib.Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", ONE_BY_ONE], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == _f16_digest()

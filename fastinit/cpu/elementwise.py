@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import sys
 
-import numba
 import numpy as np
 from numba import literally, njit, types
 from numba.extending import overload
@@ -35,7 +34,7 @@ from numba.extending import overload
 from .. import _fmath as _fmath_mod
 from .. import distributions as _dist_mod
 from ..distributions import codec
-from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, run_tiles, specialize
+from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, kernel_for, run_tiles
 
 FORWARD, BACKWARD, FUSED, FUSED_D = 0, 1, 2, 3
 
@@ -294,8 +293,7 @@ def run(arrays, prm, mode, code, kind, gated=False):
         return
     prm = tuple(float(v) for v in prm) + (0.0,) * (4 - len(prm))
     kernel_fn = gated_1d if gated else act_1d
-    sig = tuple(numba.typeof(a) for a in arrays) + _SCALARS + (types.literal(code), types.literal(kind))
-    kernel = specialize(kernel_fn, sig)
+    kernel = kernel_for(kernel_fn, arrays, _SCALARS, (code, kind))
 
     def task(r0, r1, c0, c1):
         kernel(*arrays, c0, c1, prm, mode, code, kind)
