@@ -4,7 +4,7 @@ a fraction of the machine's write bandwidth measured in the same run.
 
 Timings are best-of-``repeat`` wall times of one call on a pre-allocated output
 (no allocation timed), after one warm-up call (JIT compile not timed; see
-``jit_latency`` for that).
+``jit_latency`` for that). ``run`` interleaves its calls round by round.
 """
 from __future__ import annotations
 
@@ -19,37 +19,57 @@ import time
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 import fastinit as fi
+from fastinit.cpu.fill import run_tiles
 
 __all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "act_run", "format_act_table", "jit_latency",
            "gpu_run", "gpu_act_run"]
 
 
-@njit(parallel=True, cache=False)
-def _pfill(out, value):
-    for i in prange(out.size):
-        out[i] = value
+@njit(nogil=True, cache=True)
+def _fill_tile(out, r0, r1, c0, c1, value):
+    for r in range(r0, r1):
+        row = out[r, c0:c1]  # a view from 0: no index wraparound checks, vectorized
+        for c in range(row.size):
+            row[c] = value
 
 
-@njit(parallel=True, cache=False)
-def _pcopy(dst, src):
-    for i in prange(dst.size):
-        dst[i] = src[i]
+@njit(nogil=True, cache=True)
+def _copy_tile(dst, src, r0, r1, c0, c1):
+    for r in range(r0, r1):
+        d, s = dst[r, c0:c1], src[r, c0:c1]
+        for c in range(d.size):
+            d[c] = s[c]
 
 
-def parallel_fill(out):
-    """Write-bandwidth reference: a parallel fill of ``out`` (flat view)."""
-    flat = out.reshape(-1)
+def _rows(a):
+    """``a`` (C-contiguous) as the rows x 4096 (or 1 x n) 2-D view the tile driver splits."""
+    flat = a.reshape(-1)
     if flat.dtype.itemsize == 2:  # Numba's CPU target has no float16/bfloat16 arrays: same bytes
         flat = flat.view(np.uint16)
-    _pfill(flat, flat.dtype.type(1))
+    return flat.reshape(1, -1)
+
+
+# The references run on fastinit's own thread driver, not Numba's parallel=True:
+# its OpenMP workers keep spinning after a parallel loop and slowed the call
+# timed next (fastinit normal_, 2**23 float32, best of 8, 2-core session
+# machine, 2026-11-23: 1.34 G elements/s alone, 0.92-0.98 right after the
+# OpenMP fill, 1.24-1.27 only after a 100 ms sleep).
+def parallel_fill(out):
+    """Write-bandwidth reference: a parallel fill of ``out`` (every element 1)."""
+    a = _rows(out)
+    if a.size:
+        v = a.dtype.type(1)
+        run_tiles(lambda r0, r1, c0, c1: _fill_tile(a, r0, r1, c0, c1, v), a.shape[0], a.shape[1])
 
 
 def parallel_copy(dst, src):
     """Copy-bandwidth reference: parallel ``dst[:] = src`` (1 read + 1 write)."""
-    _pcopy(dst.reshape(-1), src.reshape(-1))
+    d, s_ = _rows(dst), _rows(src)
+    if d.size:
+        run_tiles(lambda r0, r1, c0, c1: _copy_tile(d, s_, r0, r1, c0, c1), d.shape[0], d.shape[1])
 
 
 def best_time(fn, repeat):
@@ -111,26 +131,50 @@ def torch_op(op, t):
 
 
 def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=None):
-    """Measure every op; returns a dict ready for JSON (see ``format_table``)."""
+    """Measure every op; returns a dict ready for JSON (see ``format_table``).
+
+    Every timed call (the fill reference of each dtype, then each op x dtype x
+    library) runs once per round, in turn, and keeps its best of ``repeat``
+    rounds: a slow minute of a noisy host then hits every row of the round, so
+    the ratios of one run compare (timing one row after another swung the
+    1 GiB float32 fill 3.3-6.5 G elements/s between runs on the 2-core session
+    machine). Costs memory: the outputs of every dtype, numpy and torch, are
+    allocated at once (4 GiB for ``--full``'s 2**28 elements x 3 dtypes).
+    """
     torch = _torch()
     if torch is not None:
         torch.set_num_threads(numba.get_num_threads())
-    rows = []
     cols = min(4096, n)
     shape = (n // cols, cols)  # 2-D, so the fan-based ops have fans
+    ops = ops or QUICK_OPS
+    calls = {}  # (op, dtype, column) -> call; op None = the dtype's fill reference
     for dtype in dtypes:
         out = np.empty(shape, fi.dispatch.resolve_dtype(dtype))
         t = torch.empty(shape, dtype=getattr(torch, dtype)) if torch is not None else None
-        t_fill = best_time(functools.partial(parallel_fill, out), repeat)
-        for op in ops or QUICK_OPS:
-            if progress:
-                progress(f"{op} {dtype}")
+        calls[None, dtype, "fill_s"] = functools.partial(parallel_fill, out)
+        for op in ops:
+            calls[op, dtype, "fastinit_s"] = fastinit_op(op, out)
             f_np = numpy_op(op, out)
-            rows.append({"op": op, "dtype": dtype, "n": out.size, "device": "cpu", "fill_s": t_fill,
-                         "fastinit_s": best_time(fastinit_op(op, out), repeat),
-                         "numpy_s": best_time(f_np, repeat) if f_np else None,
-                         "torch_s": best_time(torch_op(op, t), repeat) if t is not None else None})
-        del out, t
+            if f_np is not None:
+                calls[op, dtype, "numpy_s"] = f_np
+            if t is not None:
+                calls[op, dtype, "torch_s"] = torch_op(op, t)
+    for (op, dtype, col), f in calls.items():  # warm-up: JIT, page faults, thread pools
+        if progress and col == "fastinit_s":
+            progress(f"{op} {dtype} (first call)")
+        f()
+    best = dict.fromkeys(calls, math.inf)
+    for r in range(repeat):
+        if progress:
+            progress(f"round {r + 1} of {repeat}")
+        for key, f in calls.items():
+            t0 = time.perf_counter()
+            f()
+            best[key] = min(best[key], time.perf_counter() - t0)
+    rows = [{"op": op, "dtype": dtype, "n": shape[0] * shape[1], "device": "cpu",
+             "fill_s": best[None, dtype, "fill_s"], "fastinit_s": best[op, dtype, "fastinit_s"],
+             "numpy_s": best.get((op, dtype, "numpy_s")), "torch_s": best.get((op, dtype, "torch_s"))}
+            for dtype in dtypes for op in ops]
     return {"machine": machine_info(), "rows": rows,
             "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.run()"}
 
