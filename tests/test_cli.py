@@ -159,3 +159,38 @@ def test_tile_rates_script_runs(capsys):
     assert len(lines) == len(mod.CASES)
     assert all(float(ln[-1]) > 0 for ln in lines)
     assert mod.clock_ghz(10**6) > 0
+
+
+def test_task_size_script_runs_and_restores_task(capsys):
+    # benchmarks/task_size.py (thread-pool task size sweep) must not rot: tiny run
+    import importlib.util
+    import pathlib
+    from fastinit.cpu import fill
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "task_size.py"
+    spec = importlib.util.spec_from_file_location("task_size", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    task = fill.TASK
+    mod.main(["--log2n", "14", "--rounds", "1", "--tasks", "12,14"])
+    assert fill.TASK == task
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [ln.split(":")[0] for ln in lines] == ["TASK 2**12", "TASK 2**14"]
+    assert all(float(w) > 0 for ln in lines for w in ln.split()[3::2])
+
+
+def test_dtype_parity_script_runs(capsys):
+    # benchmarks/dtype_parity.py (16-bit vs float32, interleaved) must not rot: tiny run
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "dtype_parity.py"
+    spec = importlib.util.spec_from_file_location("dtype_parity", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--log2n", "13", "--rounds", "1", "--ops", "uniform,normal"])
+    out = capsys.readouterr().out
+    rows = {}
+    for ln in out.splitlines():
+        rows.setdefault(ln.split()[0], ln.split()[1:])  # the table row, not the summary line
+    assert len(rows["uniform"]) == len(rows["normal"]) == 5
+    assert all(float(v) > 0 for v in rows["uniform"] + rows["normal"])
+    assert "% of the fill's rate" in out
