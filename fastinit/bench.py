@@ -22,54 +22,63 @@ import numpy as np
 from numba import njit
 
 import fastinit as fi
-from fastinit.cpu.fill import run_tiles
+from fastinit.cpu.fill import _pool
 
 __all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "act_run", "format_act_table", "jit_latency",
            "gpu_run", "gpu_act_run"]
 
 
 @njit(nogil=True, cache=True)
-def _fill_tile(out, r0, r1, c0, c1, value):
-    for r in range(r0, r1):
-        row = out[r, c0:c1]  # a view from 0: no index wraparound checks, vectorized
-        for c in range(row.size):
-            row[c] = value
+def _fill_range(out, lo, hi, value):
+    o = out[lo:hi]  # a view from 0: no index wraparound checks, vectorized
+    for i in range(o.size):
+        o[i] = value
 
 
 @njit(nogil=True, cache=True)
-def _copy_tile(dst, src, r0, r1, c0, c1):
-    for r in range(r0, r1):
-        d, s = dst[r, c0:c1], src[r, c0:c1]
-        for c in range(d.size):
-            d[c] = s[c]
+def _copy_range(dst, src, lo, hi):
+    d, s = dst[lo:hi], src[lo:hi]
+    for i in range(d.size):
+        d[i] = s[i]
 
 
-def _rows(a):
-    """``a`` (C-contiguous) as the rows x 4096 (or 1 x n) 2-D view the tile driver splits."""
+def _flat(a):
+    """``a`` (C-contiguous) as 1-D; 16-bit floats as uint16 (Numba's CPU target has
+    no float16/bfloat16 arrays: same bytes)."""
     flat = a.reshape(-1)
-    if flat.dtype.itemsize == 2:  # Numba's CPU target has no float16/bfloat16 arrays: same bytes
-        flat = flat.view(np.uint16)
-    return flat.reshape(1, -1)
+    return flat.view(np.uint16) if flat.dtype.itemsize == 2 else flat
 
 
-# The references run on fastinit's own thread driver, not Numba's parallel=True:
+def _split(fn, n):
+    """``fn(lo, hi)`` over one contiguous chunk per thread, on fastinit's thread pool."""
+    nt = numba.get_num_threads()
+    if nt == 1 or n < (1 << 16):
+        fn(0, n)
+        return
+    edges = [n * k // nt // 64 * 64 for k in range(nt)] + [n]
+    for f in [_pool(nt).submit(fn, lo, hi) for lo, hi in zip(edges, edges[1:])]:
+        f.result()
+
+
+# The references run on fastinit's own thread pool, not Numba's parallel=True:
 # its OpenMP workers keep spinning after a parallel loop and slowed the call
 # timed next (fastinit normal_, 2**23 float32, best of 8, 2-core session
 # machine, 2026-11-23: 1.34 G elements/s alone, 0.92-0.98 right after the
-# OpenMP fill, 1.24-1.27 only after a 100 ms sleep).
+# OpenMP fill, 1.24-1.27 only after a 100 ms sleep). One chunk per thread:
+# through run_tiles (>= 4 tasks per thread) the 2**23 float32 copy reached
+# 15.9 GB/s against prange's 21.2; one chunk each, 15.1-19.1 against
+# 17.1-18.7 (three runs: the same within this host's noise).
 def parallel_fill(out):
     """Write-bandwidth reference: a parallel fill of ``out`` (every element 1)."""
-    a = _rows(out)
-    if a.size:
-        v = a.dtype.type(1)
-        run_tiles(lambda r0, r1, c0, c1: _fill_tile(a, r0, r1, c0, c1, v), a.shape[0], a.shape[1])
+    a = _flat(out)
+    v = a.dtype.type(1)
+    _split(lambda lo, hi: _fill_range(a, lo, hi, v), a.size)
 
 
 def parallel_copy(dst, src):
     """Copy-bandwidth reference: parallel ``dst[:] = src`` (1 read + 1 write)."""
-    d, s_ = _rows(dst), _rows(src)
-    if d.size:
-        run_tiles(lambda r0, r1, c0, c1: _copy_tile(d, s_, r0, r1, c0, c1), d.shape[0], d.shape[1])
+    d, s_ = _flat(dst), _flat(src)
+    _split(lambda lo, hi: _copy_range(d, s_, lo, hi), d.size)
 
 
 def best_time(fn, repeat):

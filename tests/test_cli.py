@@ -194,3 +194,17 @@ def test_dtype_parity_script_runs(capsys):
     assert len(rows["uniform"]) == len(rows["normal"]) == 5
     assert all(float(v) > 0 for v in rows["uniform"] + rows["normal"])
     assert "% of the fill's rate" in out
+
+
+@pytest.mark.parametrize("n", [0, 1, 65535, 200003])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+def test_bandwidth_references_write_every_element(n, dtype):
+    # the fill/copy the benchmarks divide by: one chunk per thread, every element written
+    from fastinit import bench
+    out = np.zeros((n,), dtype)
+    bench.parallel_fill(out)
+    assert ((out.view(np.uint16) if out.itemsize == 2 else out) == 1).all()  # 16-bit: bit pattern 1
+    src = (np.arange(n) % 2048).astype(dtype)  # exact in float16 too
+    dst = np.zeros_like(src)
+    bench.parallel_copy(dst, src)
+    np.testing.assert_array_equal(dst, src)
