@@ -24,7 +24,7 @@ from numba import njit
 import fastinit as fi
 from fastinit.cpu.fill import _pool
 
-__all__ = ["parallel_fill", "parallel_copy", "run", "format_table", "act_run", "format_act_table", "jit_latency",
+__all__ = ["parallel_fill", "parallel_copy", "interleaved", "run", "format_table", "act_run", "format_act_table", "jit_latency",
            "gpu_run", "gpu_act_run"]
 
 
@@ -139,6 +139,21 @@ def torch_op(op, t):
             "orthogonal": lambda: torch.nn.init.orthogonal_(t)}[op]
 
 
+def interleaved(calls, repeat, progress=None):
+    """``{key: best seconds}`` of ``repeat`` rounds, each calling every one of
+    ``calls`` (``{key: fn}``, already warmed up) once, in turn: a slow minute of
+    a noisy host then hits every call of the round, so their ratios compare."""
+    best = dict.fromkeys(calls, math.inf)
+    for r in range(repeat):
+        if progress:
+            progress(f"round {r + 1} of {repeat}")
+        for key, f in calls.items():
+            t0 = time.perf_counter()
+            f()
+            best[key] = min(best[key], time.perf_counter() - t0)
+    return best
+
+
 def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=None):
     """Measure every op; returns a dict ready for JSON (see ``format_table``).
 
@@ -172,14 +187,7 @@ def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=
         if progress and col == "fastinit_s":
             progress(f"{op} {dtype} (first call)")
         f()
-    best = dict.fromkeys(calls, math.inf)
-    for r in range(repeat):
-        if progress:
-            progress(f"round {r + 1} of {repeat}")
-        for key, f in calls.items():
-            t0 = time.perf_counter()
-            f()
-            best[key] = min(best[key], time.perf_counter() - t0)
+    best = interleaved(calls, repeat, progress)
     rows = [{"op": op, "dtype": dtype, "n": shape[0] * shape[1], "device": "cpu",
              "fill_s": best[None, dtype, "fill_s"], "fastinit_s": best[op, dtype, "fastinit_s"],
              "numpy_s": best.get((op, dtype, "numpy_s")), "torch_s": best.get((op, dtype, "torch_s"))}
@@ -292,18 +300,25 @@ def act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",
             buf = act_buffers(label, n, dtype)
             # the copy reference next to each activation (this machine's bandwidth drifts
             # by 2x within minutes), into buffers this activation uses anyway
+            # timed interleaved round by round, like ``run``
             src, dst = buf["g"].view(np.uint8), buf["outs"][0].view(np.uint8)
-            t_copy = best_time(functools.partial(parallel_copy, dst, src), repeat)
+            calls = {"copy": functools.partial(parallel_copy, dst, src)}
             for mode in modes:
-                if progress:
-                    progress(f"{label} {mode} {dtype}")
-                t_fi = best_time(fastinit_act(label, mode, buf), repeat)
-                t_t = best_time(torch_act(label, mode, buf), repeat) if torch is not None else None
+                calls["fastinit", mode] = fastinit_act(label, mode, buf)
+                if torch is not None:
+                    calls["torch", mode] = torch_act(label, mode, buf)
+            if progress:
+                progress(f"{label} {dtype}")
+            for f in calls.values():  # warm-up: JIT, page faults, autograd graphs
+                f()
+            best = interleaved(calls, repeat)
+            for mode in modes:
                 rows.append({"op": f"{label}:{mode}", "dtype": dtype, "n": n, "device": "cpu",
-                             "copy_s": t_copy, "copy_bytes": 2 * dt.itemsize,
+                             "copy_s": best["copy"], "copy_bytes": 2 * dt.itemsize,
                              "bytes": act_bytes(label, mode, dt.itemsize),
-                             "fastinit_s": t_fi, "numpy_s": None, "torch_s": t_t})
-            del buf
+                             "fastinit_s": best["fastinit", mode], "numpy_s": None,
+                             "torch_s": best.get(("torch", mode))})
+            del buf, calls
     return {"machine": machine_info(), "rows": rows,
             "command": " ".join(sys.argv) if sys.argv else "fastinit.bench.act_run()"}
 
