@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 import fastinit as fi
-from fastinit.cpu.fill import _pool
+from fastinit.cpu.fill import run_tiles
 
 __all__ = ["parallel_fill", "parallel_copy", "interleaved", "run", "format_table", "act_run", "format_act_table", "jit_latency",
            "gpu_run", "gpu_act_run"]
@@ -49,36 +49,22 @@ def _flat(a):
     return flat.view(np.uint16) if flat.dtype.itemsize == 2 else flat
 
 
-def _split(fn, n):
-    """``fn(lo, hi)`` over one contiguous chunk per thread, on fastinit's thread pool."""
-    nt = numba.get_num_threads()
-    if nt == 1 or n < (1 << 16):
-        fn(0, n)
-        return
-    edges = [n * k // nt // 64 * 64 for k in range(nt)] + [n]
-    for f in [_pool(nt).submit(fn, lo, hi) for lo, hi in zip(edges, edges[1:])]:
-        f.result()
-
-
-# The references run on fastinit's own thread pool, not Numba's parallel=True:
+# The references run on fastinit's own thread driver, not Numba's parallel=True:
 # its OpenMP workers keep spinning after a parallel loop and slowed the call
 # timed next (fastinit normal_, 2**23 float32, best of 8, 2-core session
 # machine, 2026-11-23: 1.34 G elements/s alone, 0.92-0.98 right after the
-# OpenMP fill, 1.24-1.27 only after a 100 ms sleep). One chunk per thread:
-# through run_tiles (>= 4 tasks per thread) the 2**23 float32 copy reached
-# 15.9 GB/s against prange's 21.2; one chunk each, 15.1-19.1 against
-# 17.1-18.7 (three runs: the same within this host's noise).
+# OpenMP fill, 1.24-1.27 only after a 100 ms sleep).
 def parallel_fill(out):
     """Write-bandwidth reference: a parallel fill of ``out`` (every element 1)."""
     a = _flat(out)
     v = a.dtype.type(1)
-    _split(lambda lo, hi: _fill_range(a, lo, hi, v), a.size)
+    run_tiles(lambda r0, r1, c0, c1: _fill_range(a, c0, c1, v), 1, a.size)
 
 
 def parallel_copy(dst, src):
     """Copy-bandwidth reference: parallel ``dst[:] = src`` (1 read + 1 write)."""
     d, s_ = _flat(dst), _flat(src)
-    _split(lambda lo, hi: _copy_range(d, s_, lo, hi), d.size)
+    run_tiles(lambda r0, r1, c0, c1: _copy_range(d, s_, c0, c1), 1, d.size)
 
 
 def best_time(fn, repeat):

@@ -170,12 +170,13 @@ def test_task_size_script_runs_and_restores_task(capsys):
     spec = importlib.util.spec_from_file_location("task_size", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    task = fill.TASK
-    mod.main(["--log2n", "14", "--rounds", "1", "--tasks", "12,14"])
-    assert fill.TASK == task
+    task, per = fill.TASK, fill.PER_THREAD
+    mod.main(["--log2n", "14", "--rounds", "1", "--tasks", "12,14", "--per-thread", "4,1"])
+    assert (fill.TASK, fill.PER_THREAD) == (task, per)
     lines = capsys.readouterr().out.splitlines()[1:]
-    assert [ln.split(":")[0] for ln in lines] == ["TASK 2**12", "TASK 2**14"]
-    assert all(float(w) > 0 for ln in lines for w in ln.split()[3::2])
+    assert [ln.split(":")[0] for ln in lines] == [
+        "TASK 2**12, 4 per thread", "TASK 2**12, 1 per thread", "TASK 2**14, 4 per thread", "TASK 2**14, 1 per thread"]
+    assert all(float(w) > 0 for ln in lines for w in ln.split(":")[1].split()[1::2])
 
 
 def test_dtype_parity_script_runs(capsys):

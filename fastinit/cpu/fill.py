@@ -51,6 +51,14 @@ U64 = np.uint64
 _MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
 _CARRY = U64(1 << 32)
 
+def _literal(*codes):
+    """The values of compile-time integer literals (``dist``, ``kind``, ...), or a
+    TypeError: every overload below resolves its code at typing time."""
+    if not all(isinstance(c, types.IntegerLiteral) for c in codes):
+        raise TypeError("dist and kind must be compile-time literals")
+    return tuple(c.literal_value for c in codes)
+
+
 def _pair(xa, xb, prm, dist, kind):
     """Stored values of the word pair (2i, 2i+1): sampler ``dist``, output ``kind``."""
     raise NotImplementedError("only callable from jitted code")
@@ -61,9 +69,7 @@ def _pair_impl(xa, xb, prm, dist, kind):
     # Resolved at typing time from the literal codes, so only the one sampler
     # needed is inlined (inlining every branch and pruning later made the IR so
     # large that one kernel took minutes to compile).
-    if not isinstance(dist, types.IntegerLiteral) or not isinstance(kind, types.IntegerLiteral):
-        raise TypeError("dist and kind must be compile-time literals")
-    f = pair_sampler(dist.literal_value, kind.literal_value)
+    f = pair_sampler(*_literal(dist, kind))
     return lambda xa, xb, prm, dist, kind: f(xa, xb, prm)
 
 
@@ -174,9 +180,7 @@ _WORD_PAIRS = sys.byteorder == "little"
 
 def _is_16(kind):
     """Whether output ``kind`` (a literal) is stored as 16-bit word pairs."""
-    if not isinstance(kind, types.IntegerLiteral):
-        raise TypeError("kind must be a compile-time literal")
-    return _WORD_PAIRS and kind.literal_value in (KIND_F16, KIND_BF16)
+    return _WORD_PAIRS and _literal(kind)[0] in (KIND_F16, KIND_BF16)
 
 
 @overload(_block_view, inline="always", prefer_literal=True)
@@ -255,7 +259,7 @@ def _rounded(v, kind):
 
 @overload(_rounded, inline="always", prefer_literal=True)
 def _rounded_impl(v, kind):
-    f = store_fn(kind.literal_value)
+    f = store_fn(_literal(kind)[0])
     return lambda v, kind: f(v)
 
 
@@ -273,9 +277,7 @@ def _body_impl(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     # One strategy per (dist, kind), chosen at typing time: LLVM never sees the
     # other (behind constant branches it costs no measurable compile time, but
     # each kernel's code is then only what it runs).
-    if not isinstance(dist, types.IntegerLiteral) or not isinstance(kind, types.IntegerLiteral):
-        raise TypeError("dist and kind must be compile-time literals")
-    d, k = dist.literal_value, kind.literal_value
+    d, k = _literal(dist, kind)
     if k == KIND_U32 or d == UNIFORM:
         return _body_fused
     # 16-bit outputs of the normal round in the sampler loop. Staging float32
@@ -371,13 +373,15 @@ _POOL = None
 _POOL_LOCK = threading.Lock()
 _POOL_PID = None
 
-#: elements per task at most (``tiles`` makes >= 4 tasks per thread below 4 x threads x
-#: TASK). Each task costs ~25 us of Python and hand-over: 1 GiB float32, 2 threads,
-#: best of 10 (2026-11-23): TASK 2**20 -> 2**24, uniform 2.29-2.31 -> 2.41-2.42,
-#: normal 1.41-1.42 -> 1.46 G elements/s (2**26: no further gain)
+#: elements per task at most (``tiles``: one task per thread below threads x TASK).
+#: Each task costs ~20-25 us of Python and hand-over: 1 GiB float32, 2 threads, best of
+#: 10 (2026-11-23): TASK 2**20 -> 2**24, uniform 2.29-2.31 -> 2.41-2.42, normal
+#: 1.41-1.42 -> 1.46 G elements/s (2**26: no further gain)
 TASK = 1 << 24
 #: below this many elements, run in the calling thread
 SMALL = 1 << 16
+#: tasks per thread below threads x TASK elements (``benchmarks/task_size.py`` sweeps it)
+PER_THREAD = 1
 
 
 def _pool(n):
@@ -391,11 +395,18 @@ def _pool(n):
 
 
 def tiles(rows, cols, nthreads):
-    """Split a rows x cols fill into (r0, r1, c0, c1) tiles of about TASK elements."""
+    """Split a rows x cols fill into (r0, r1, c0, c1) tiles: one per thread, or
+    of about TASK elements for big fills.
+
+    One task per thread (``PER_THREAD``), not four as before: every element
+    costs the same, so there is nothing to balance, and each task costs ~20 us
+    (2 threads, float32, 2026-11-23, 4 -> 1 per thread: 2**20 elements uniform
+    1.45 -> 1.68, normal 0.99 -> 1.08 G elements/s; 2**23: 1.98 -> 2.03, 1.22 ->
+    1.23; 2**26: 2.16 -> 2.18, 1.29 -> 1.32; best of 9)."""
     total = rows * cols
-    task = min(TASK, max(SMALL, -(-total // (4 * nthreads))))
-    cb = min(cols, max(4, task - task % 4))
-    rb = max(1, task // cb)
+    task = min(TASK, max(SMALL, -(-total // (PER_THREAD * nthreads))))
+    cb = min(cols, max(4, -(-task // 4) * 4))
+    rb = max(1, -(-task // cb))
     return [(r0, min(rows, r0 + rb), c0, min(cols, c0 + cb))
             for r0 in range(0, rows, rb) for c0 in range(0, cols, cb)]
 
