@@ -282,6 +282,14 @@ _SQRT2_F32 = F32(math.sqrt(2.0))
 
 
 @njit(inline="always")
+def _ndtri_central_poly(t):
+    """``(w, P(w))``: ``w = -logf(t)`` and Giles' central polynomial at it, the
+    part ``ndtri_pq`` and ``ndtri_pq_central`` share (so their bits agree)."""
+    w = -logf(t)
+    return w, horner(_hoisted9(_C), w - hoisted(F32(2.5)))
+
+
+@njit(inline="always")
 def ndtri_pq(x, t):
     """float32 inverse standard-normal CDF, ``Phi^-1(p)``, given ``x = p - q``
     and ``t = 4 p q`` (``q = 1 - p``) computed by the caller without cancellation.
@@ -291,8 +299,7 @@ def ndtri_pq(x, t):
     Both polynomial branches are evaluated and one is selected, so the loop
     stays branch-free and vectorizes.
     """
-    w = -logf(t)
-    p1 = horner(_hoisted9(_C), w - hoisted(F32(2.5)))
+    w, p1 = _ndtri_central_poly(t)
     p2 = horner(_hoisted9(_T), sqrt_f(w) - hoisted(F32(3.0)))
     # a Python conditional here becomes a phi node that Numba's inliner mis-scopes
     # (NumbaIRAssumptionWarning); select_f32 is one vblendvps
@@ -311,8 +318,7 @@ def ndtri_pq_central(x, t):
     polynomial only, the same operations, so the same bits. The caller proves
     the range (``init._trunc_params``); it holds for the common [-2 std, 2 std]
     of ``trunc_normal_`` and Keras/JAX, and halves the polynomial work."""
-    w = -logf(t)
-    p1 = horner(_hoisted9(_C), w - hoisted(F32(2.5)))
+    _, p1 = _ndtri_central_poly(t)
     return hoisted(_SQRT2_F32) * (p1 * x)
 
 
