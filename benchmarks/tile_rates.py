@@ -7,6 +7,7 @@ slow minute of a noisy host hits all of them alike. Compare rows of one run only
 
     python benchmarks/tile_rates.py            # or: --log2n 14 --rounds 9
     python benchmarks/tile_rates.py --clock    # the core's clock, to turn rates into cycles
+    python benchmarks/tile_rates.py --rounding # the 16-bit rounding pass alone, cycles/value
 
 2026-11-23, the 2-core Zen 3 session machine, best of two runs each, this script
 at 99ac678 / at cae4d10 (before the planar tile and hoisted constants): normal
@@ -22,6 +23,7 @@ intervals use. For 16-bit vs float32 at full size, see ``dtype_parity.py``.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import numba
@@ -61,6 +63,45 @@ def _chain(n, x):
     return s
 
 
+def _round_reps(kind):
+    # kind a constant of the closure: a literal to ``_round_tile`` without
+    # ``numba.literally``'s per-call re-dispatch (it doubled the figure)
+    @njit
+    def reps_(vals, out, reps):
+        for _ in range(reps):
+            F._round_tile(out, vals, vals.size, kind)
+    return reps_
+
+
+@njit
+def _copy_reps(vals, out, reps):
+    for _ in range(reps):
+        for i in range(vals.size):
+            out[i] = vals[i]
+
+
+def rounding_cycles(ghz, reps=200_000):
+    """Cycles per value of ``fill._round_tile`` (float32 tile -> 16-bit output, the
+    pass ``_body_staged`` adds for 16-bit truncated normals) on one L1-resident
+    tile, and of a float32 tile copy, at ``ghz``. 2026-11-23, Zen 3: float16
+    0.25 (one ``vcvtps2ph ymm`` per 2 cycles), bfloat16 0.27, copy 0.125."""
+    vals = np.random.default_rng(0).standard_normal(4 * F.TILE).astype(np.float32)
+    o16, o32 = np.empty(vals.size, np.uint16), np.empty_like(vals)
+    res = {}
+    f16, bf16 = _round_reps(D.KIND_F16), _round_reps(D.KIND_BF16)
+    for label, call in (("float16", lambda r: f16(vals, o16, r)),
+                        ("bfloat16", lambda r: bf16(vals, o16, r)),
+                        ("float32 copy", lambda r: _copy_reps(vals, o32, r))):
+        call(1)
+        best = math.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            call(reps)
+            best = min(best, time.perf_counter() - t)
+        res[label] = best * ghz * 1e9 / (reps * vals.size)
+    return res
+
+
 def clock_ghz(n=300_000_000):
     """The core's clock from a dependent float64 mul+add chain (6 cycles a step on
     Zen 3): 3.2 GHz on the session machine, 2026-11-23."""
@@ -75,9 +116,17 @@ def main(argv=None):
     ap.add_argument("--log2n", type=int, default=16, help="elements per call, as a power of 2")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--clock", action="store_true", help="print the clock estimate and exit")
+    ap.add_argument("--rounding", action="store_true",
+                    help="print the 16-bit rounding pass's cycles per value and exit")
     args = ap.parse_args(argv)
     if args.clock:
         print(f"{clock_ghz():.2f} GHz (dependent mul+add chain, 6 cycles a step)")
+        return
+    if args.rounding:
+        ghz = clock_ghz()
+        print(f"one L1-resident tile of {4 * F.TILE} values, at {ghz:.2f} GHz (cycles per value):")
+        for label, c in rounding_cycles(ghz).items():
+            print(f"  {label:24s} {c:6.3f}")
         return
     n = 1 << args.log2n
     reps = max(1, (300 << 14) // n)

@@ -159,6 +159,8 @@ def test_tile_rates_script_runs(capsys):
     assert len(lines) == len(mod.CASES)
     assert all(float(ln[-1]) > 0 for ln in lines)
     assert mod.clock_ghz(10**6) > 0
+    cyc = mod.rounding_cycles(3.0, reps=2)
+    assert set(cyc) == {"float16", "bfloat16", "float32 copy"} and all(c > 0 for c in cyc.values())
 
 
 def test_task_size_script_runs_and_restores_task(capsys):
@@ -192,7 +194,7 @@ def test_dtype_parity_script_runs(capsys):
     rows = {}
     for ln in out.splitlines():
         rows.setdefault(ln.split()[0], ln.split()[1:])  # the table row, not the summary line
-    assert len(rows["uniform"]) == len(rows["normal"]) == 5
+    assert len(rows["uniform"]) == len(rows["normal"]) == 7  # 3 rates, 2 best ratios, 2 medians
     assert all(float(v) > 0 for v in rows["uniform"] + rows["normal"])
     assert "% of the fill's rate" in out
 

@@ -243,11 +243,15 @@ def _body_staged(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
 def _round_tile(o, vals, n, kind):
     """``o[:n]`` = ``vals[:n]`` (float32) stored as 16-bit ``kind``.
 
-    LLVM vectorizes this for bfloat16 (integer rounding, 32 values a loop) but
-    leaves float16 scalar (one ``vcvtps2ph`` + ``vpextrw`` a value). A vector
-    ``fptrunc <8 x float>`` intrinsic (one ``vcvtps2ph ymm`` per 8) measured
-    worse at 1 GiB, 2 threads (float16/float32 trunc_normal 0.91-0.93 in three
-    ``dtype_parity.py`` runs, against 0.96-0.97 scalar, 2026-11-23): not kept."""
+    LLVM vectorizes both: 32 values a loop, float16 as four ``vcvtps2ph ymm``
+    to memory, bfloat16 as integer rounding. On one L1-resident tile that is
+    0.25 (float16: one ``vcvtps2ph`` per 2 cycles on Zen 3) and 0.27 (bfloat16)
+    cycles per value, a float32 copy 0.13 (``tile_rates.py --rounding``,
+    2026-11-23): ~3% of the truncated normal's ~9 cycles per value, which is
+    what 16-bit truncated normals trail float32 by. Not cheaper, measured the
+    same day: float16 by integer selects (F. Giesen's rounding, equal bits on
+    every finite float32; trunc_central tile 0.349 -> 0.320 G el/s), or the
+    rounding folded into the next tile's Philox loop (0.97 of float32 both)."""
     for i in range(n):
         o[i] = _rounded(vals[i], kind)
 
