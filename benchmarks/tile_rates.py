@@ -2,8 +2,10 @@
 
 For kernel work: calls the compiled ``fill_rows`` of each (sampler, dtype) on one
 thread, 2**16 elements at a time (256 KiB of float32: no memory-bandwidth limit),
-interleaving the kernels round by round and keeping each one's best round, so a
-slow minute of a noisy host hits all of them alike. Compare rows of one run only.
+interleaving the kernels round by round (alternating their order) and keeping each
+one's best round, so a slow minute of a noisy host hits all of them alike; the last
+column is the median over rounds of each row's rate over its sampler's float32 rate
+in the same round. Compare rows of one run only.
 
     python benchmarks/tile_rates.py            # or: --log2n 14 --rounds 9
     python benchmarks/tile_rates.py --clock    # the core's clock, to turn rates into cycles
@@ -143,19 +145,21 @@ def main(argv=None):
 
         def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
             kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, dist, kind)
-        calls.append((f"{name} {dname}", call))
-    best = dict.fromkeys(label for label, _ in calls)
-    for _ in range(args.rounds):
-        for label, call in calls:
+        calls.append((name, f"{name} {dname}", call))
+    rates = {label: [] for _, label, _ in calls}
+    for r in range(args.rounds):
+        for _, label, call in (calls if r % 2 == 0 else calls[::-1]):
             call()
             t = time.perf_counter()
             for _ in range(reps):
                 call()
-            rate = n * reps / (time.perf_counter() - t) / 1e9
-            best[label] = max(best[label] or 0.0, rate)
-    print(f"one thread, {n} elements per call, best of {args.rounds} rounds (G elements/s):")
-    for label, rate in best.items():
-        print(f"  {label:24s} {rate:6.3f}")
+            rates[label].append(n * reps / (time.perf_counter() - t) / 1e9)
+    print(f"one thread, {n} elements per call, best of {args.rounds} rounds (G elements/s), and the "
+          "median of the per-round ratios to the sampler's float32 row:")
+    for name, label, _ in calls:
+        ref = rates.get(f"{name} float32")
+        med = f"{np.median(np.array(rates[label]) / np.array(ref)):6.3f}" if ref else "     -"
+        print(f"  {label:24s} {max(rates[label]):6.3f} {med}")
 
 
 if __name__ == "__main__":
