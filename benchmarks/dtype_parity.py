@@ -20,13 +20,10 @@ fill's (>= 40% asked).
 from __future__ import annotations
 
 import argparse
-import math
-import time
 
 import numpy as np
 
-import fastinit as fi
-from fastinit.bench import fastinit_op, machine_info, parallel_fill
+from fastinit.bench import fastinit_op, interleaved_times, machine_info, median_ratio, parallel_fill
 from fastinit.dispatch import resolve_dtype
 
 OPS = ("uniform", "normal", "trunc_normal", "kaiming_uniform", "xavier_normal")
@@ -46,12 +43,7 @@ def main(argv=None):
     calls += [(op, dt, fastinit_op(op, outs[dt])) for op in ops for dt in DTYPES]
     for _, _, f in calls:  # warm-up: JIT, page faults, thread pool
         f()
-    times = {(op, dt): [] for op, dt, _ in calls}
-    for r in range(args.rounds):
-        for op, dt, f in (calls if r % 2 == 0 else calls[::-1]):
-            t = time.perf_counter()
-            f()
-            times[op, dt].append(time.perf_counter() - t)
+    times = interleaved_times({(op, dt): f for op, dt, f in calls}, args.rounds)
     best = {k: min(v) for k, v in times.items()}
     info = machine_info()
     print(f"{info['cpu']}, {info['threads']} threads; {n:,} elements per call, "
@@ -61,8 +53,7 @@ def main(argv=None):
           + "   bf16/f32   f16/f32   (median per round)")
     for op in ops:
         r = [n / best[op, dt] / 1e9 for dt in DTYPES]
-        med = [float(np.median(np.array(times[op, "float32"]) / np.array(times[op, dt])))
-               for dt in DTYPES[1:]]
+        med = [median_ratio(times, (op, "float32"), (op, dt)) for dt in DTYPES[1:]]
         print(f"{op:16s}" + "".join(f"{x:10.3f}" for x in r) + f"{r[1] / r[0]:11.3f}{r[2] / r[0]:10.3f}"
               + f"{med[0]:11.3f}{med[1]:10.3f}")
     if "uniform" in ops:

@@ -16,17 +16,21 @@ elements/s: TASK is 2**24 since. Tasks per thread 4 -> 1 (best of 9, measured wi
 the same split patched in): 2**20 elements uniform 1.45 -> 1.68, normal 0.99 ->
 1.08; 2**23: 1.98 -> 2.03, 1.22 -> 1.23; 2**26: 2.16 -> 2.18, 1.29 -> 1.32. With
 this script (``--log2n 20 --tasks 24 --per-thread 4,1 --rounds 9``): fill 3.67 ->
-5.62, uniform 1.64 -> 1.88, normal 1.15 -> 1.25.
+5.62, uniform 1.64 -> 1.88, normal 1.15 -> 1.25 (then with an untimed call before each
+timed one; since, through ``bench.interleaved``: one warm-up, rounds in alternating
+order). Same command, two runs with the shared loop late on 2026-11-23: fill 3.19, 3.09
+-> 4.53, 4.04; uniform 1.25, 1.23 -> 1.54, 1.47; normal 0.90, 0.87 -> 1.01, 0.95 (the old
+loop in the same minutes: 2.08 -> 4.07, 1.16 -> 1.38, 0.83 -> 0.94; the host ran slower
+than in the morning).
 """
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import fastinit as fi
-from fastinit.bench import parallel_fill
+from fastinit.bench import interleaved, parallel_fill
 from fastinit.cpu import fill as F
 
 
@@ -41,17 +45,17 @@ def main(argv=None):
     splits = [(1 << int(k), int(p)) for k in args.tasks.split(",") for p in args.per_thread.split(",")]
     calls = {"fill": lambda: parallel_fill(out), "uniform": lambda: fi.uniform_(out, seed=1),
              "normal": lambda: fi.normal_(out, seed=1)}
-    best = {}
+    def with_split(split, f):
+        def call():
+            F.TASK, F.PER_THREAD = split
+            f()
+        return call
+    timed = {(split, name): with_split(split, f) for split in splits for name, f in calls.items()}
     saved = F.TASK, F.PER_THREAD
     try:
-        for _ in range(args.rounds):
-            for split in splits:
-                F.TASK, F.PER_THREAD = split
-                for name, f in calls.items():
-                    f()
-                    t = time.perf_counter()
-                    f()
-                    best[split, name] = min(best.get((split, name), np.inf), time.perf_counter() - t)
+        for f in timed.values():  # warm-up: JIT, page faults, thread pool
+            f()
+        best = interleaved(timed, args.rounds)
     finally:
         F.TASK, F.PER_THREAD = saved
     print(f"{out.size:,} float32 elements, best of {args.rounds} interleaved rounds (G elements/s)")

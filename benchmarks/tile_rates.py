@@ -25,7 +25,7 @@ intervals use. For 16-bit vs float32 at full size, see ``dtype_parity.py``.
 from __future__ import annotations
 
 import argparse
-import math
+import functools
 import time
 
 import numba
@@ -34,6 +34,7 @@ from numba import njit, types
 
 import fastinit as fi
 from fastinit import distributions as D
+from fastinit.bench import interleaved, interleaved_times, median_ratio
 from fastinit.cpu import fill as F
 
 # Phi(-2), 1 - Phi(-2), Phi(2) - Phi(-2): trunc_normal on [-2, 2], as init.py prepares it
@@ -89,19 +90,13 @@ def rounding_cycles(ghz, reps=200_000):
     0.25 (one ``vcvtps2ph ymm`` per 2 cycles), bfloat16 0.27, copy 0.125."""
     vals = np.random.default_rng(0).standard_normal(4 * F.TILE).astype(np.float32)
     o16, o32 = np.empty(vals.size, np.uint16), np.empty_like(vals)
-    res = {}
     f16, bf16 = _round_reps(D.KIND_F16), _round_reps(D.KIND_BF16)
-    for label, call in (("float16", lambda r: f16(vals, o16, r)),
-                        ("bfloat16", lambda r: bf16(vals, o16, r)),
-                        ("float32 copy", lambda r: _copy_reps(vals, o32, r))):
-        call(1)
-        best = math.inf
-        for _ in range(3):
-            t = time.perf_counter()
-            call(reps)
-            best = min(best, time.perf_counter() - t)
-        res[label] = best * ghz * 1e9 / (reps * vals.size)
-    return res
+    calls = {"float16": lambda r: f16(vals, o16, r), "bfloat16": lambda r: bf16(vals, o16, r),
+             "float32 copy": lambda r: _copy_reps(vals, o32, r)}
+    for call in calls.values():
+        call(1)  # compile
+    best = interleaved({k: functools.partial(c, reps) for k, c in calls.items()}, 3)
+    return {k: t * ghz * 1e9 / (reps * vals.size) for k, t in best.items()}
 
 
 def clock_ghz(n=300_000_000):
@@ -134,7 +129,7 @@ def main(argv=None):
     reps = max(1, (300 << 14) // n)
     starts = np.zeros(1, np.uint64)
     k0, k1, s0, s1 = fi._stream.key_words(1, 0)
-    calls = []
+    calls = {}
     for name, dist, kind, prm in CASES:
         dt, dname = _DTYPE[kind]
         out = np.empty((1, n), dt)
@@ -144,22 +139,17 @@ def main(argv=None):
         kern = F.specialize(F.fill_rows, sig)
 
         def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
-            kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, dist, kind)
-        calls.append((name, f"{name} {dname}", call))
-    rates = {label: [] for _, label, _ in calls}
-    for r in range(args.rounds):
-        for _, label, call in (calls if r % 2 == 0 else calls[::-1]):
-            call()
-            t = time.perf_counter()
             for _ in range(reps):
-                call()
-            rates[label].append(n * reps / (time.perf_counter() - t) / 1e9)
+                kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, dist, kind)
+        call()  # output into the cache
+        calls[name, dname] = call
+    times = interleaved_times(calls, args.rounds)
     print(f"one thread, {n} elements per call, best of {args.rounds} rounds (G elements/s), and the "
           "median of the per-round ratios to the sampler's float32 row:")
-    for name, label, _ in calls:
-        ref = rates.get(f"{name} float32")
-        med = f"{np.median(np.array(rates[label]) / np.array(ref)):6.3f}" if ref else "     -"
-        print(f"  {label:24s} {max(rates[label]):6.3f} {med}")
+    for name, dname in calls:
+        ref = (name, "float32")
+        med = f"{median_ratio(times, ref, (name, dname)):6.3f}" if ref in calls else "     -"
+        print(f"  {name + ' ' + dname:24s} {n * reps / min(times[name, dname]) / 1e9:6.3f} {med}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from numba import njit
 import fastinit as fi
 from fastinit.cpu.fill import run_tiles
 
-__all__ = ["parallel_fill", "parallel_copy", "interleaved", "run", "format_table", "act_run", "format_act_table", "jit_latency",
+__all__ = ["parallel_fill", "parallel_copy", "interleaved", "interleaved_times", "median_ratio", "run", "format_table", "act_run", "format_act_table", "jit_latency",
            "gpu_run", "gpu_act_run"]
 
 
@@ -125,19 +125,33 @@ def torch_op(op, t):
             "orthogonal": lambda: torch.nn.init.orthogonal_(t)}[op]
 
 
-def interleaved(calls, repeat, progress=None):
-    """``{key: best seconds}`` of ``repeat`` rounds, each calling every one of
-    ``calls`` (``{key: fn}``, already warmed up) once, in turn: a slow minute of
-    a noisy host then hits every call of the round, so their ratios compare."""
-    best = dict.fromkeys(calls, math.inf)
+def interleaved_times(calls, repeat, progress=None):
+    """``{key: [seconds of round 0, 1, ...]}`` of ``repeat`` rounds, each calling
+    every one of ``calls`` (``{key: fn}``, already warmed up) once, in turn, odd
+    rounds in reverse order: a slow minute of a noisy host then hits every call
+    of the round, and no call always runs right after the same neighbour."""
+    times = {key: [] for key in calls}
+    items = list(calls.items())
     for r in range(repeat):
         if progress:
             progress(f"round {r + 1} of {repeat}")
-        for key, f in calls.items():
+        for key, f in (items if r % 2 == 0 else items[::-1]):
             t0 = time.perf_counter()
             f()
-            best[key] = min(best[key], time.perf_counter() - t0)
-    return best
+            times[key].append(time.perf_counter() - t0)
+    return times
+
+
+def interleaved(calls, repeat, progress=None):
+    """``{key: best seconds}`` of ``interleaved_times``: their ratios compare."""
+    return {key: min(ts) for key, ts in interleaved_times(calls, repeat, progress).items()}
+
+
+def median_ratio(times, ref, key):
+    """Median over the rounds of ``times[ref][r] / times[key][r]`` (``times`` from
+    ``interleaved_times``): ``key``'s speed relative to ``ref``'s, taken round by
+    round, so a slow minute that hits both cancels."""
+    return float(np.median(np.asarray(times[ref]) / np.asarray(times[key])))
 
 
 def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=None):

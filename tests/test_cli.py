@@ -213,3 +213,17 @@ def test_bandwidth_references_write_every_element(n, dtype):
     dst = np.zeros_like(src)
     bench.parallel_copy(dst, src)
     np.testing.assert_array_equal(dst, src)
+
+
+def test_interleaved_rounds_alternate_and_ratios_are_per_round():
+    # bench.interleaved_times: every call once per round, odd rounds reversed;
+    # median_ratio divides round by round (a slow round cancels)
+    from fastinit import bench
+    order = []
+    calls = {k: (lambda k=k: order.append(k)) for k in "abc"}
+    times = bench.interleaved_times(calls, 3)
+    assert order == list("abc" "cba" "abc")
+    assert all(len(v) == 3 and min(v) >= 0 for v in times.values())
+    assert bench.interleaved(calls, 1).keys() == calls.keys()
+    t = {"ref": [1.0, 10.0, 1.0], "x": [2.0, 20.0, 4.0]}  # x half as fast, then a quarter
+    assert bench.median_ratio(t, "ref", "x") == 0.5
