@@ -62,7 +62,7 @@ def main(argv=None):
     for split in splits:
         task, per = split
         print(f"TASK 2**{task.bit_length() - 1}, {per} per thread: " + "  ".join(
-            f"{name} {out.size / best[split, name] / 1e9:.2f}" for name in calls))
+            f"{name} {out.size / best[split, name] / 1e9:.3g}" for name in calls))
 
 
 if __name__ == "__main__":
