@@ -140,7 +140,8 @@ def main(argv=None):
 
         def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
             for _ in range(reps):
-                kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, dist, kind)
+                # stream 0: regular stores (the tile stays L1-resident)
+                kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, 0, dist, kind)
         call()  # output into the cache
         calls[name, dname] = call
     times = interleaved_times(calls, args.rounds)

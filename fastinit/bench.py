@@ -23,6 +23,7 @@ from numba import njit
 
 import fastinit as fi
 from fastinit.cpu.fill import run_tiles
+from fastinit.cpu.ntstore import store_fence, stream_copy
 
 __all__ = ["parallel_fill", "parallel_copy", "interleaved", "interleaved_times", "median_ratio", "run", "format_table", "act_run", "format_act_table", "jit_latency",
            "gpu_run", "gpu_act_run"]
@@ -67,6 +68,71 @@ def parallel_copy(dst, src):
     run_tiles(lambda r0, r1, c0, c1: _copy_range(d, s_, c0, c1), 1, d.size)
 
 
+__all__ += ["stream_fill", "stream_streams", "CPU_OPS"]
+
+
+def stream_fill(out):
+    """Write-bandwidth limit: a parallel fill of ``out`` with streaming stores
+    (``cpu/ntstore.py``: whole lines, no read for ownership), every element 1."""
+    from .cpu import constant
+    a = _flat(out)
+    v = a.dtype.type(1)
+    kernel = constant.set_range
+    run_tiles(lambda r0, r1, c0, c1: kernel(a, c0, c1, v, 1), 1, a.size)
+
+
+@njit(nogil=True, cache=True)
+def _streams_range(a, b, c, nin, y, z, w, nout, lo, hi, stream):
+    """Read ``nin`` of (a, b, c), write ``nout`` of (y, z, w), over [lo, hi):
+    every output = the xor of the inputs (as unsigned words: no float math),
+    through an L1 tile; ``stream``: streaming stores (``ntstore.stream_copy``)."""
+    t = np.empty(1024, a.dtype)
+    t0 = lo
+    while t0 < hi:
+        t1 = min(hi, t0 + 1024)
+        m = t1 - t0
+        sa, sb, sc = a[t0:t1], b[t0:t1], c[t0:t1]
+        if nin == 1:
+            for i in range(m):
+                t[i] = sa[i]
+        elif nin == 2:
+            for i in range(m):
+                t[i] = sa[i] ^ sb[i]
+        else:
+            for i in range(m):
+                t[i] = sa[i] ^ sb[i] ^ sc[i]
+        for k, o in enumerate((y, z, w)):
+            if k < nout:
+                if stream:
+                    stream_copy(o, t0, t, m)
+                else:
+                    d = o[t0:t1]
+                    for i in range(m):
+                        d[i] = t[i]
+        t0 = t1
+    if stream:
+        store_fence()
+
+
+def _words(a):
+    """``a``'s bytes as unsigned words of its item size (xor without float math)."""
+    flat = a.reshape(-1)
+    return flat.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[flat.dtype.itemsize])
+
+
+def stream_streams(ins, outs, stream=True):
+    """The memory limit of an elementwise op with these streams: a parallel pass
+    that reads every array of ``ins`` once and writes every one of ``outs``
+    once (1 to 3 each, same size and item size), with streaming stores
+    (``stream=False``: regular stores). An activation's fused call reads x and
+    grad_out and writes y and grad_in: ``stream_streams([x, g], [y, gi])``."""
+    ins, outs = [_words(a) for a in ins], [_words(a) for a in outs]
+    a, b, c = (ins + [ins[0]] * 2)[:3]
+    y, z, w = (outs + [outs[0]] * 2)[:3]
+    nin, nout, st = len(ins), len(outs), 1 if stream else 0
+    run_tiles(lambda r0, r1, c0, c1: _streams_range(a, b, c, nin, y, z, w, nout, c0, c1, st), 1, a.size)
+
+
 def best_time(fn, repeat):
     fn()  # warm-up: JIT, page faults, thread pools
     best = math.inf
@@ -86,8 +152,10 @@ def _torch():
 
 
 #: every op the comparison knows; ``run`` skips orthogonal by default (QR is O(n**1.5))
-OPS = ("uniform", "normal", "trunc_normal", "kaiming_uniform", "xavier_normal", "orthogonal")
-QUICK_OPS = OPS[:-1]
+OPS = ("uniform", "normal", "trunc_normal", "kaiming_uniform", "xavier_normal", "constant", "orthogonal")
+QUICK_OPS = OPS[:5]
+#: ``run``'s default (CPU): the random ops and ``constant_`` (write-only: the streaming fill's own op)
+CPU_OPS = OPS[:6]
 
 
 def fastinit_op(op, out):
@@ -98,12 +166,15 @@ def fastinit_op(op, out):
             "trunc_normal": lambda: fi.trunc_normal_(out, seed=1),
             "kaiming_uniform": lambda: fi.kaiming_uniform_(out, a=k, seed=1),
             "xavier_normal": lambda: fi.xavier_normal_(out, seed=1),
+            "constant": lambda: fi.constant_(out, 0.5),
             "orthogonal": lambda: fi.orthogonal_(out, seed=1)}[op]
 
 
 def numpy_op(op, out):
     """NumPy's best way (``Generator`` with ``dtype=``/``out=``), or None where NumPy
     has no such sampler (truncated normal, fan-based, orthogonal) or dtype."""
+    if op == "constant":
+        return lambda: out.fill(0.5)
     if out.dtype != np.float32 or op not in ("uniform", "normal"):
         return None
     rng = np.random.default_rng(1)
@@ -122,6 +193,7 @@ def torch_op(op, t):
             "trunc_normal": lambda: torch.nn.init.trunc_normal_(t),
             "kaiming_uniform": lambda: torch.nn.init.kaiming_uniform_(t, a=k),
             "xavier_normal": lambda: torch.nn.init.xavier_normal_(t),
+            "constant": lambda: t.fill_(0.5),
             "orthogonal": lambda: torch.nn.init.orthogonal_(t)}[op]
 
 
@@ -170,12 +242,13 @@ def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=
         torch.set_num_threads(numba.get_num_threads())
     cols = min(4096, n)
     shape = (n // cols, cols)  # 2-D, so the fan-based ops have fans
-    ops = ops or QUICK_OPS
-    calls = {}  # (op, dtype, column) -> call; op None = the dtype's fill reference
+    ops = ops or CPU_OPS
+    calls = {}  # (op, dtype, column) -> call; op None = the dtype's fill references
     for dtype in dtypes:
         out = np.empty(shape, fi.dispatch.resolve_dtype(dtype))
         t = torch.empty(shape, dtype=getattr(torch, dtype)) if torch is not None else None
         calls[None, dtype, "fill_s"] = functools.partial(parallel_fill, out)
+        calls[None, dtype, "sfill_s"] = functools.partial(stream_fill, out)
         for op in ops:
             calls[op, dtype, "fastinit_s"] = fastinit_op(op, out)
             f_np = numpy_op(op, out)
@@ -189,7 +262,8 @@ def run(n=1 << 26, dtypes=("float32", "bfloat16"), repeat=3, ops=None, progress=
         f()
     best = interleaved(calls, repeat, progress)
     rows = [{"op": op, "dtype": dtype, "n": shape[0] * shape[1], "device": "cpu",
-             "fill_s": best[None, dtype, "fill_s"], "fastinit_s": best[op, dtype, "fastinit_s"],
+             "fill_s": best[None, dtype, "fill_s"], "sfill_s": best[None, dtype, "sfill_s"],
+             "fastinit_s": best[op, dtype, "fastinit_s"],
              "numpy_s": best.get((op, dtype, "numpy_s")), "torch_s": best.get((op, dtype, "torch_s"))}
             for dtype in dtypes for op in ops]
     return {"machine": machine_info(), "rows": rows,
@@ -231,6 +305,20 @@ def act_bytes(label, mode, itemsize):
     nout = {"forward": 1, "backward": nin, "fused": 1 + nin}[mode]
     reads = nin + (0 if mode == "forward" else 1)
     return (reads + nout) * itemsize
+
+
+def act_streams(label, mode, buf):
+    """(arrays read, arrays written) by one call of ``label`` in ``mode`` (as ``act_bytes``
+    counts them): forward reads x (a, b), writes y; backward reads x (a, b) and
+    grad_out, writes grad_in (ga, gb); fused both."""
+    gated = _act(label)[2]
+    nin = 2 if gated else 1
+    ins, o = list(buf["ins"]), buf["outs"]
+    if mode == "forward":
+        return ins, [o[0]]
+    if mode == "backward":
+        return ins + [buf["g"]], o[1:1 + nin]
+    return ins + [buf["g"]], o[:1 + nin]
 
 
 def fastinit_act(label, mode, buf):
@@ -304,6 +392,9 @@ def act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",
             src, dst = buf["g"].view(np.uint8), buf["outs"][0].view(np.uint8)
             calls = {"copy": functools.partial(parallel_copy, dst, src)}
             for mode in modes:
+                # the op's own streams (reads, writes), with streaming stores: its memory limit
+                ins, outs = act_streams(label, mode, buf)
+                calls["scopy", mode] = functools.partial(stream_streams, ins, outs)
                 calls["fastinit", mode] = fastinit_act(label, mode, buf)
                 if torch is not None:
                     calls["torch", mode] = torch_act(label, mode, buf)
@@ -315,6 +406,7 @@ def act_run(n=1 << 26, dtypes=("float32",), repeat=3, acts=None, modes=("fused",
             for mode in modes:
                 rows.append({"op": f"{label}:{mode}", "dtype": dtype, "n": n, "device": "cpu",
                              "copy_s": best["copy"], "copy_bytes": 2 * dt.itemsize,
+                             "scopy_s": best["scopy", mode],
                              "bytes": act_bytes(label, mode, dt.itemsize),
                              "fastinit_s": best["fastinit", mode], "numpy_s": None,
                              "torch_s": best.get(("torch", mode))})
@@ -327,15 +419,17 @@ def format_act_table(result):
     """Markdown table: G elements/s, x torch, and the kernel's bytes/s as a
     fraction of the parallel copy's bytes/s measured in the same run."""
     lines = ["| activation:mode | dtype | device | fastinit G el/s | torch G el/s | x torch "
-             "| GB/s moved | % of copy bandwidth |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| GB/s moved | % of copy bandwidth | % of streaming copy, same streams |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         n = r["n"]
         xt = f"{r['torch_s'] / r['fastinit_s']:.1f}x" if r["torch_s"] else "—"
         tr = f"{n / r['torch_s'] / 1e9:.2f}" if r["torch_s"] else "—"
         gbs = n * r["bytes"] / r["fastinit_s"] / 1e9
         pct = 100 * gbs / (n * r["copy_bytes"] / r["copy_s"] / 1e9)
+        spct = f"{100 * r['scopy_s'] / r['fastinit_s']:.0f}%" if r.get("scopy_s") else "—"
         lines.append(f"| {r['op']} | {r['dtype']} | {r['device']} | {n / r['fastinit_s'] / 1e9:.2f} | {tr} "
-                     f"| {xt} | {gbs:.1f} | {pct:.0f}% |")
+                     f"| {xt} | {gbs:.1f} | {pct:.0f}% | {spct} |")
     return "\n".join(lines)
 
 
@@ -529,8 +623,8 @@ def format_table(result):
              f"numpy {m['numpy']}, numba {m['numba']}, torch {m['torch']}; {m['date']}",
              "",
              "| op | dtype | device | fastinit G el/s | numpy G el/s | torch G el/s | x torch | x numpy "
-             "| % of fill bandwidth |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| % of fill bandwidth | % of streaming fill |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def rate(s, n):
         return f"{n / s / 1e9:.2f}" if s else "—"
@@ -540,8 +634,9 @@ def format_table(result):
         xt = f"{r['torch_s'] / r['fastinit_s']:.1f}x" if r["torch_s"] else "—"
         xn = f"{r['numpy_s'] / r['fastinit_s']:.1f}x" if r["numpy_s"] else "—"
         bw = f"{100 * r['fill_s'] / r['fastinit_s']:.0f}%"
+        sbw = f"{100 * r['sfill_s'] / r['fastinit_s']:.0f}%" if r.get("sfill_s") else "—"
         lines.append(f"| {r['op']} | {r['dtype']} | {r['device']} | {rate(r['fastinit_s'], n)} | "
-                     f"{rate(r['numpy_s'], n)} | {rate(r['torch_s'], n)} | {xt} | {xn} | {bw} |")
+                     f"{rate(r['numpy_s'], n)} | {rate(r['torch_s'], n)} | {xt} | {xn} | {bw} | {sbw} |")
     return "\n".join(lines)
 
 

@@ -331,6 +331,8 @@ def main(argv=None):
     m.add_argument("-o", "--output", required=True, help="FILE.npy or FILE.safetensors")
     m.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
     m.set_defaults(fn=_cmd_make)
+    from .warmup import add_parser as _warmup_parser
+    _warmup_parser(sub)
     args = p.parse_args(argv)
     return args.fn(args)
 

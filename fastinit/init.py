@@ -385,7 +385,8 @@ def _set_all(arr, kind, value):
         return
     bits = storage_scalar(value, kind)
     if isinstance(arr, np.ndarray):
-        arr[...] = bits
+        from .cpu.constant import set_all  # threads; streaming stores for big arrays
+        set_all(arr, bits)
     else:
         fill_kernels(arr).set_all(arr, bits)
 

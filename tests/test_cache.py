@@ -1,16 +1,55 @@
 """The on-disk kernel cache must notice edits to every module a kernel inlines."""
 import hashlib
+import os
 import pathlib
+import shutil
+import subprocess
+import sys
 
 from fastinit import _fmath, _stream, distributions
-from fastinit.cpu import fill
+from fastinit.cpu import constant, fill, ntstore
 
 
 def test_cache_stamp_covers_inlined_modules():
     stamp = fill._CACHE_STAMP
     assert stamp is not None, "numba's cache internals moved: re-implement _stamp_dependencies"
     h = hashlib.sha256()
-    for mod in (fill, _fmath, _stream, distributions):
+    for mod in (fill, _fmath, _stream, distributions, ntstore):
         h.update(pathlib.Path(mod.__file__).read_bytes())
     assert stamp[1] == h.hexdigest()
     assert fill.fill_rows._cache._cache_file._source_stamp == stamp
+    h = hashlib.sha256()
+    for mod in (constant, ntstore):
+        h.update(pathlib.Path(mod.__file__).read_bytes())
+    assert constant._STAMP[1] == h.hexdigest()
+
+
+CHILD = """
+import numpy as np
+from fastinit.cpu import constant, fill
+a = np.zeros(fill.SMALL + 1, np.float32)
+constant.set_all(a, np.float32(3))
+assert (a == 3).all()
+s = constant.set_range.stats
+print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))
+"""
+
+
+def test_edited_inlined_module_recompiles(tmp_path):
+    # a copy of the package, a fresh cache: compile, load, edit a module the kernel
+    # inlines (not the kernel's own file), and the next process must recompile
+    pkg = tmp_path / "src"
+    shutil.copytree(pathlib.Path(fill.__file__).parents[1], pkg / "fastinit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTHONPATH=str(pkg), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def run():
+        r = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        hits, misses = (int(v) for v in r.stdout.split())
+        return hits, misses
+    assert run() == (0, 1)  # compiled
+    assert run() == (1, 0)  # loaded
+    nt = pkg / "fastinit" / "cpu" / "ntstore.py"
+    nt.write_text(nt.read_text() + "\n# edited\n")
+    assert run() == (0, 1)  # the edit is seen: compiled again

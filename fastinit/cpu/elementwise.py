@@ -34,7 +34,9 @@ from numba.extending import overload
 from .. import _fmath as _fmath_mod
 from .. import distributions as _dist_mod
 from ..distributions import codec
-from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, kernel_for, run_tiles
+from . import ntstore as _ntstore_mod
+from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, kernel_for, run_tiles, streams
+from .ntstore import line_head, store_fence, stream_copy
 
 FORWARD, BACKWARD, FUSED, FUSED_D = 0, 1, 2, 3
 
@@ -152,8 +154,23 @@ def _act_loops_impl(xs, gs, ys, gis, p, mode, code):
     return impl
 
 
+@njit(inline="always")
+def _first_tile(a):
+    """Elements of the first tile over ``a``: up to ``a``'s first cache line
+    (then every tile boundary is a line boundary of ``a``), or ``TILE16``."""
+    lh = line_head(a, 0)
+    return lh if lh > 0 else TILE16
+
+
+@njit(inline="always")
+def _out(o, t, t0, stream):
+    """Where a tile's results go: the tile ``t`` (streamed out after), or
+    ``o`` itself at ``t0`` (regular stores)."""
+    return (t, 0) if stream else (o, t0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def act_1d(x, g, y, gi, i0, i1, prm, mode, code, kind):
+def act_1d(x, g, y, gi, i0, i1, prm, mode, stream, code, kind):
     """One activation over ``[i0, i1)`` of 1-D arrays; see the module table.
     Arrays a mode does not use may be any array of the right type (``x``).
 
@@ -162,7 +179,12 @@ def act_1d(x, g, y, gi, i0, i1, prm, mode, code, kind):
     (the i16 width) and spill the float math to the stack (28 stack accesses
     in softplus's loop); with the tiles, bfloat16 fused sigmoid 0.55 -> 0.66,
     softplus 0.33 -> 0.35, gelu 0.44 -> 0.45 G elements/s (one core,
-    L2-resident, ``benchmarks/act_compute.py``; float32: 0.98, 0.45, 0.62)."""
+    L2-resident, ``benchmarks/act_compute.py``; float32: 0.98, 0.45, 0.62).
+
+    ``stream`` (run time, big outputs): results go through L1 tiles and out
+    with streaming stores (``ntstore.stream_copy``), tile boundaries on ``y``'s
+    cache lines; the mode loops are inlined once either way (the wide path's
+    targets are the tiles or the outputs themselves). Same values."""
     literally(code)
     literally(kind)
     p = _params(kind, prm)
@@ -170,24 +192,54 @@ def act_1d(x, g, y, gi, i0, i1, prm, mode, code, kind):
     gs = g[i0:i1]
     ys = y[i0:i1]
     gis = gi[i0:i1]
-    if _wide(kind):
-        _act_loops(xs, gs, ys, gis, p, mode, code)
-        return
     n = xs.size
+    oy = np.empty(TILE16, ys.dtype)  # streamed tiles (4 KiB float32)
+    og = np.empty(TILE16, gis.dtype)
+    if _wide(kind):
+        step = TILE16 if stream else n
+        t0 = 0
+        t1 = min(n, _first_tile(ys)) if stream else n
+        while t0 < n:
+            m = t1 - t0
+            yd = oy[:m] if stream else ys[t0:t1]
+            gd = og[:m] if stream else gis[t0:t1]
+            _act_loops(xs[t0:t1], gs[t0:t1], yd, gd, p, mode, code)
+            if stream:
+                if mode != BACKWARD:
+                    stream_copy(ys, t0, oy, m)
+                if mode != FORWARD:
+                    stream_copy(gis, t0, og, m)
+            t0 = t1
+            t1 = min(n, t1 + step)
+        if stream:
+            store_fence()
+        return
     xb = np.empty(TILE16, np.float32)
     gb = np.empty(TILE16, np.float32)
     yb = np.empty(TILE16, np.float32)
     db = np.empty(TILE16, np.float32)
-    for t0 in range(0, n, TILE16):
-        m = min(TILE16, n - t0)
+    t0 = 0
+    t1 = min(n, _first_tile(ys)) if stream else min(n, TILE16)
+    while t0 < n:
+        m = t1 - t0
         _tile_in(xb, xs, t0, m, kind)
         if mode == BACKWARD or mode == FUSED:
             _tile_in(gb, gs, t0, m, kind)
         _act_loops(xb[:m], gb[:m], yb[:m], db[:m], p, mode, code)
         if mode != BACKWARD:
-            _tile_out(ys, yb, t0, m, kind)
+            yo, yt = _out(ys, oy, t0, stream)
+            _tile_out(yo, yb, yt, m, kind)
+            if stream:
+                stream_copy(ys, t0, oy, m)
         if mode != FORWARD:
-            _tile_out(gis, db, t0, m, kind)
+            go, gt = _out(gis, og, t0, stream)
+            _tile_out(go, db, gt, m, kind)
+            if stream:
+                stream_copy(gis, t0, og, m)
+        t0 = t1
+        t1 = min(n, t1 + TILE16)
+    if stream:
+        store_fence()
 
 
 def _gated_loops(as_, bs, gs, ys, gas, gbs, p, mode, code):
@@ -233,10 +285,10 @@ def _gated_loops_impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, code, kind):
+def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, stream, code, kind):
     """``y = f(a) * b`` over ``[i0, i1)``; gradients ``ga = g b f'(a)``,
-    ``gb = g f(a)`` (``g = 1`` in FUSED_D). 16-bit data: float32 tiles, as
-    in ``act_1d``."""
+    ``gb = g f(a)`` (``g = 1`` in FUSED_D). 16-bit data: float32 tiles, and
+    ``stream``: streaming stores through tiles, as in ``act_1d``."""
     literally(code)
     literally(kind)
     p = _params(kind, prm)
@@ -246,28 +298,63 @@ def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, code, kind):
     ys = y[i0:i1]
     gas = ga[i0:i1]
     gbs = gb[i0:i1]
-    if _wide(kind):
-        _gated_loops(as_, bs, gs, ys, gas, gbs, p, mode, code)
-        return
     n = as_.size
+    oy = np.empty(TILE16, ys.dtype)
+    oa = np.empty(TILE16, gas.dtype)
+    ob = np.empty(TILE16, gbs.dtype)
+    if _wide(kind):
+        step = TILE16 if stream else n
+        t0 = 0
+        t1 = min(n, _first_tile(ys)) if stream else n
+        while t0 < n:
+            m = t1 - t0
+            yd = oy[:m] if stream else ys[t0:t1]
+            ad = oa[:m] if stream else gas[t0:t1]
+            bd = ob[:m] if stream else gbs[t0:t1]
+            _gated_loops(as_[t0:t1], bs[t0:t1], gs[t0:t1], yd, ad, bd, p, mode, code)
+            if stream:
+                if mode != BACKWARD:
+                    stream_copy(ys, t0, oy, m)
+                if mode != FORWARD:
+                    stream_copy(gas, t0, oa, m)
+                    stream_copy(gbs, t0, ob, m)
+            t0 = t1
+            t1 = min(n, t1 + step)
+        if stream:
+            store_fence()
+        return
     ab = np.empty(TILE16, np.float32)
     bb = np.empty(TILE16, np.float32)
     gbuf = np.empty(TILE16, np.float32)
     yb = np.empty(TILE16, np.float32)
     gab = np.empty(TILE16, np.float32)
     gbb = np.empty(TILE16, np.float32)
-    for t0 in range(0, n, TILE16):
-        m = min(TILE16, n - t0)
+    t0 = 0
+    t1 = min(n, _first_tile(ys)) if stream else min(n, TILE16)
+    while t0 < n:
+        m = t1 - t0
         _tile_in(ab, as_, t0, m, kind)
         _tile_in(bb, bs, t0, m, kind)
         if mode == BACKWARD or mode == FUSED:
             _tile_in(gbuf, gs, t0, m, kind)
         _gated_loops(ab[:m], bb[:m], gbuf[:m], yb[:m], gab[:m], gbb[:m], p, mode, code)
         if mode != BACKWARD:
-            _tile_out(ys, yb, t0, m, kind)
+            yo, yt = _out(ys, oy, t0, stream)
+            _tile_out(yo, yb, yt, m, kind)
+            if stream:
+                stream_copy(ys, t0, oy, m)
         if mode != FORWARD:
-            _tile_out(gas, gab, t0, m, kind)
-            _tile_out(gbs, gbb, t0, m, kind)
+            ao, at = _out(gas, oa, t0, stream)
+            _tile_out(ao, gab, at, m, kind)
+            bo, bt = _out(gbs, ob, t0, stream)
+            _tile_out(bo, gbb, bt, m, kind)
+            if stream:
+                stream_copy(gas, t0, oa, m)
+                stream_copy(gbs, t0, ob, m)
+        t0 = t1
+        t1 = min(n, t1 + TILE16)
+    if stream:
+        store_fence()
 
 
 _CACHE_STAMPS = {}
@@ -276,13 +363,18 @@ _CACHE_STAMPS = {}
 def stamp(modules):
     """Fold the registry's source (and the float math) into both kernels'
     cache stamps; called once by ``fastinit.activations`` after registering."""
-    mods = [sys.modules[__name__], _fmath_mod, _dist_mod] + list(modules)
+    mods = [sys.modules[__name__], _fmath_mod, _dist_mod, _ntstore_mod] + list(modules)
     for k in (act_1d, gated_1d):
         if k not in _CACHE_STAMPS:
             _CACHE_STAMPS[k] = _stamp_dependencies(k, mods)
 
 
-_SCALARS = (types.int64, types.int64, types.UniTuple(types.float64, 4), types.int64)
+_SCALARS = (types.int64, types.int64, types.UniTuple(types.float64, 4), types.int64, types.int64)
+
+
+#: outputs written per element, by (gated, mode): the bytes ``streams`` weighs
+_N_OUT = {False: {FORWARD: 1, BACKWARD: 1, FUSED: 2, FUSED_D: 2},
+          True: {FORWARD: 1, BACKWARD: 2, FUSED: 3, FUSED_D: 3}}
 
 
 def run(arrays, prm, mode, code, kind, gated=False):
@@ -294,9 +386,10 @@ def run(arrays, prm, mode, code, kind, gated=False):
     prm = tuple(float(v) for v in prm) + (0.0,) * (4 - len(prm))
     kernel_fn = gated_1d if gated else act_1d
     kernel = kernel_for(kernel_fn, arrays, _SCALARS, (code, kind))
+    stream = streams(n * arrays[0].itemsize * _N_OUT[gated][mode])
 
     def task(r0, r1, c0, c1):
-        kernel(*arrays, c0, c1, prm, mode, code, kind)
+        kernel(*arrays, c0, c1, prm, mode, stream, code, kind)
 
     run_tiles(task, 1, n)
 

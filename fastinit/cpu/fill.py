@@ -46,6 +46,8 @@ from .. import distributions as _dist_mod
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
 from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, TRUNC_NORMAL,
                              TRUNC_NORMAL_CENTRAL, UNIFORM, pair_sampler, store_fn)
+from . import ntstore as _ntstore_mod
+from .ntstore import line_head, store_fence, stream_copy
 
 U64 = np.uint64
 _MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
@@ -302,7 +304,7 @@ def _body_impl(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
 
 
 @njit(inline="always")
-def _run(o, n0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
+def _run(o, n0, buf, vals, sbuf, k0, k1, s0, s1, prm, stream, dist, kind):
     """Fill contiguous ``o`` with logical elements n0, n0+1, ... (mod 2**64).
 
     Head and tail (n not a multiple of 4) go element by element; the body
@@ -320,11 +322,37 @@ def _run(o, n0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     each word with no de-interleaving shuffles; its two independent Box-Muller
     chains per iteration also fill the out-of-order window better. Normal
     float32 tile: 0.45 -> 0.50 G elements/s per thread (Zen 3, 2026-11-23).
+
+    ``stream`` (big outputs, see ``STREAM_BYTES``): the body goes in chunks of
+    ``TILE`` blocks through the L1 tile ``sbuf`` and out with streaming stores
+    (``ntstore.stream_copy``), chunk boundaries on the output's cache lines.
+    One code path for both: ``_body`` is inlined once (twice would double the
+    compile time), its target is either ``sbuf`` or the whole body.
     """
     m = o.size
     h = min(m, (4 - np.int64(n0 & _THREE)) & 3)  # head: up to the first block boundary
     nb = (m - h) // 4
-    _body(o[h:h + 4 * nb], (n0 + U64(h)) >> _TWO, buf, vals, k0, k1, s0, s1, prm, dist, kind)
+    body = o[h:h + 4 * nb]
+    b0 = (n0 + U64(h)) >> _TWO
+    step = nb
+    t1 = nb
+    if stream:
+        step = TILE
+        # the first chunk ends on a cache line, so every streamed chunk but the
+        # first and last is whole lines (a line shared by two chunks would be
+        # written twice with regular stores: a read for ownership each)
+        lh = line_head(body, 0)
+        first = (lh // 4) % TILE if lh >= 0 and lh % 4 == 0 else 0
+        t1 = min(nb, first if first > 0 else TILE)
+    t0 = 0
+    while t0 < nb:
+        tn = t1 - t0
+        dst = sbuf[:4 * tn] if stream else body[4 * t0:4 * t1]
+        _body(dst, b0 + U64(t0), buf, vals, k0, k1, s0, s1, prm, dist, kind)
+        if stream:
+            stream_copy(body, 4 * t0, sbuf, 4 * tn)
+        t0 = t1
+        t1 = min(nb, t1 + step)
     # head and tail element by element, in one loop: one inlined copy of the
     # scalar sampler, not two (normal float32 kernel: 12.1 -> 9.0 s to compile)
     t = h + 4 * nb
@@ -334,18 +362,24 @@ def _run(o, n0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def fill_rows(out, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, dist, kind):
+def fill_rows(out, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, stream, dist, kind):
     """Fill ``out[r0:r1, c0:c1]``; element (r, c) is logical ``starts[r] + c``.
 
     ``dist`` and ``kind`` are compile-time literals: one specialization per
-    (distribution, output kind), each cached on disk.
+    (distribution, output kind), each cached on disk. ``stream`` (run time):
+    nonzero writes whole cache lines with streaming stores and ends with a
+    store fence (``_run``); the values are the same either way.
     """
     literally(dist)
     literally(kind)
     buf = np.empty((4, TILE), np.uint32)
     vals = np.empty(4 * TILE, np.float32)  # _body_staged's tile (4 KiB; ~0.1 us when unused)
+    sbuf = np.empty(4 * TILE, out.dtype)  # the streamed chunk (4 KiB float32)
     for r in range(r0, r1):
-        _run(out[r, c0:c1], U64(starts[r]) + U64(c0), buf, vals, k0, k1, s0, s1, prm, dist, kind)
+        _run(out[r, c0:c1], U64(starts[r]) + U64(c0), buf, vals, sbuf, k0, k1, s0, s1, prm, stream,
+             dist, kind)
+    if stream:
+        store_fence()
 
 
 def _stamp_dependencies(dispatcher, modules):
@@ -369,7 +403,7 @@ def _stamp_dependencies(dispatcher, modules):
 
 
 _CACHE_STAMP = _stamp_dependencies(
-    fill_rows, [sys.modules[__name__], _fmath_mod, _stream_mod, _dist_mod])
+    fill_rows, [sys.modules[__name__], _fmath_mod, _stream_mod, _dist_mod, _ntstore_mod])
 
 
 # ---------------------------------------------------------------- thread driver
@@ -469,7 +503,18 @@ def kernel_for(dispatcher, arrays, scalars, literals):
     return ep
 
 
-_FILL_SCALARS = (types.int64,) * 4 + (types.uint64,) * 4 + (types.UniTuple(types.float64, 8),)
+_FILL_SCALARS = (types.int64,) * 4 + (types.uint64,) * 4 + (types.UniTuple(types.float64, 8), types.int64)
+
+
+#: outputs of at least this many bytes are written with streaming stores
+#: (``ntstore``); smaller ones with regular stores, which leave them in cache for
+#: the next op. Measured by ``benchmarks/streaming.py`` (see ``streams``).
+STREAM_BYTES = 8 << 20
+
+
+def streams(nbytes):
+    """1 if an output of ``nbytes`` is written with streaming stores, else 0."""
+    return 1 if nbytes >= STREAM_BYTES else 0
 
 
 def fill(out2d, starts, words, prm, dist, kind):
@@ -480,9 +525,10 @@ def fill(out2d, starts, words, prm, dist, kind):
     prm = tuple(float(p) for p in prm) + (0.0,) * (8 - len(prm))
     k0, k1, s0, s1 = words
     kernel = kernel_for(fill_rows, (out2d, starts), _FILL_SCALARS, (dist, kind))
+    stream = streams(out2d.nbytes)
 
     def task(r0, r1, c0, c1):
-        kernel(out2d, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, dist, kind)
+        kernel(out2d, starts, r0, r1, c0, c1, k0, k1, s0, s1, prm, stream, dist, kind)
 
     run_tiles(task, rows, cols)
 

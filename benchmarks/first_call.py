@@ -1,0 +1,88 @@
+"""Where a first call's time goes with an empty Numba cache (cold) and from the disk cache (warm).
+
+Each call runs in a fresh process with its own empty ``NUMBA_CACHE_DIR``; Numba's
+event API (``numba.core.event``) records every compilation (``numba:compile``,
+per dispatcher and signature) and the time spent holding the LLVM lock
+(``numba:llvm_lock``: optimisation and code generation). Printed per call:
+wall time, the process's CPU time (robust when other processes load the
+machine), the compile events (top-level ones: nested compilations count inside
+their parent) and LLVM's share. Then the same call again in a new process on
+the now-filled cache (warm).
+
+    python benchmarks/first_call.py                    # the calls of issue 22
+    python benchmarks/first_call.py "fi.normal((256, 256), seed=0)"
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CALLS = {
+    "kaiming_uniform_": "fi.kaiming_uniform_(np.empty((256, 256), np.float32), seed=0)",
+    "normal_": "fi.normal_(np.empty((256, 256), np.float32), seed=0)",
+    "trunc_normal_": "fi.trunc_normal_(np.empty((256, 256), np.float32), std=0.02, seed=0)",
+    "gelu (fused)": "fi.activations.fused('gelu', np.ones(4096, np.float32), np.ones(4096, np.float32))",
+    "constant_ (big)": "fi.constant_(np.empty(1 << 22, np.float32), 0.5)",
+    "model init": ("import torch; m = torch.nn.Sequential(torch.nn.Embedding(1000, 64), torch.nn.Linear(64, 64), "
+                   "torch.nn.LayerNorm(64)); fi.kaiming_uniform_(m[1].weight, a=5 ** 0.5, seed=0); "
+                   "fi.uniform_(m[1].bias, -0.1, 0.1, seed=1); fi.normal_(m[0].weight, seed=2); "
+                   "fi.ones_(m[2].weight); fi.zeros_(m[2].bias); "
+                   "fi.trunc_normal_(torch.empty(64, 64), std=0.02, seed=3)"),
+}
+
+CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from numba.core import event
+class Rec(event.Listener):
+    def __init__(self):
+        self.stack, self.out, self.llvm = [], [], 0.0
+    def on_start(self, ev):
+        self.stack.append((ev.kind, ev.data, time.perf_counter()))
+    def on_end(self, ev):
+        kind, data, t = self.stack.pop()
+        dt = time.perf_counter() - t
+        if kind == "numba:compile" and not any(k == "numba:compile" for k, _, _ in self.stack):
+            d = data.get("dispatcher")
+            self.out.append((getattr(d, "__qualname__", str(d)), dt))
+        if kind == "numba:llvm_lock":
+            self.llvm += dt
+rec = Rec()
+for k in ("numba:compile", "numba:llvm_lock"):
+    event.register(k, rec)
+import numpy as np
+import fastinit as fi
+t1 = time.perf_counter()
+exec(sys.argv[1])
+t2 = time.perf_counter()
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"import_s": t1 - t0, "call_s": t2 - t1, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "compiles": rec.out, "llvm_s": rec.llvm}))
+"""
+
+
+def measure(call, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    r = subprocess.run([sys.executable, "-c", CHILD, call], env=env, capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(r.stderr[-2000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+    calls = {c: c for c in argv} if argv else CALLS
+    for label, call in calls.items():
+        with tempfile.TemporaryDirectory() as d:
+            cold = measure(call, d)
+            warm = measure(call, d)
+        comp = ", ".join(f"{n} {t:.2f}" for n, t in sorted(cold["compiles"], key=lambda x: -x[1]))
+        print(f"{label}: cold call {cold['call_s']:.2f} s wall (process CPU {cold['cpu_s']:.2f} s, "
+              f"LLVM {cold['llvm_s']:.2f} s; compiles: {comp or 'none'}); "
+              f"warm call {warm['call_s']:.3f} s (import {warm['import_s']:.2f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
