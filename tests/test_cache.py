@@ -26,6 +26,8 @@ def test_cache_stamp_covers_inlined_modules():
 
 CHILD = """
 import numpy as np
+import fastinit
+assert fastinit.__file__.startswith(%r), fastinit.__file__
 from fastinit.cpu import constant, fill
 a = np.zeros(fill.SMALL + 1, np.float32)
 constant.set_all(a, np.float32(3))
@@ -44,7 +46,9 @@ def test_edited_inlined_module_recompiles(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(pkg), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
 
     def run():
-        r = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=600)
+        # cwd outside the repository: ``python -c`` puts the cwd first on sys.path
+        r = subprocess.run([sys.executable, "-c", CHILD % str(pkg)], env=env, capture_output=True, text=True,
+                           timeout=600, cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
         hits, misses = (int(v) for v in r.stdout.split())
         return hits, misses
