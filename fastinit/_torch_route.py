@@ -260,14 +260,16 @@ class _Model:
 
     def _locate_dtensor(self, t):
         key = _storage_key(t._local_tensor)
+        other = None
         for name, p in self.by_storage.get(key, ()) if key else ():
             if not _is_dtensor(p):
                 continue
             lt, lp = t._local_tensor, p._local_tensor
-            same = (t.shape == p.shape and tuple(t.placements) == tuple(p.placements) and lt.shape == lp.shape
-                    and lt.stride() == lp.stride() and lt.storage_offset() == lp.storage_offset())
-            return _Hit(name, "whole" if same else "other")
-        return None
+            if (t.shape == p.shape and tuple(t.placements) == tuple(p.placements) and lt.shape == lp.shape
+                    and lt.stride() == lp.stride() and lt.storage_offset() == lp.storage_offset()):
+                return _Hit(name, "whole")
+            other = other or _Hit(name, "other")  # a slice of a DTensor parameter: no region for it
+        return other
 
 
 def _place(name, t, p):
@@ -275,13 +277,15 @@ def _place(name, t, p):
     outside ``p``'s memory."""
     if t.numel() == 0:
         return None
+    if t.dtype != p.dtype:  # a view as another dtype: offsets count other units, compare bytes
+        lo_t, hi_t = _byte_range(t)
+        lo_p, hi_p = _byte_range(p)
+        return _Hit(name, "other") if lo_t < hi_p and lo_p < hi_t else None
     off = t.storage_offset() - p.storage_offset()
     t_hi = off + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
     p_hi = sum((n - 1) * s for n, s in zip(p.shape, p.stride()))
     if off < 0 or t_hi > p_hi:
         return None
-    if t.dtype != p.dtype:
-        return _Hit(name, "other")
     box = _box(t, p, off)
     if box is not None:
         start, size, order = box
@@ -294,6 +298,13 @@ def _place(name, t, p):
         n = t.numel()
         return _Hit(name, "flat", p.detach().reshape(-1)[off:off + n], (p.numel(),), (off,), f"[{off}:{off + n}]")
     return _Hit(name, "other")
+
+
+def _byte_range(t):
+    """[first byte, last byte + 1) of ``t``'s elements in its storage."""
+    size = t.element_size()
+    lo = t.storage_offset() * size
+    return lo, lo + (sum((n - 1) * s for n, s in zip(t.shape, t.stride())) + 1) * size
 
 
 def _box(t, p, off):

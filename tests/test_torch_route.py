@@ -1,6 +1,7 @@
 """fastinit.torch.init_mode: a model's own init code (torch.nn.init, tensor methods,
 transformers' _init_weights) routed to fastinit on each tensor's qualified-name stream."""
 import math
+import sys
 import threading
 
 import numpy as np
@@ -125,6 +126,9 @@ def test_views_map_to_regions_of_the_parameter():
         w.data[:, ::2].fill_(4.0)                        # a constant on it: torch's own fill (same values)
         before[:, ::2] = 4.0
         _eq(w, before)
+        with pytest.raises(ValueError, match="not a box"):
+            w.data.view(torch.float16)[1:3].normal_()   # its bytes seen as another dtype
+        _eq(w, before)
 
 
 def test_other_tensors_go_to_torch_unchanged():
@@ -167,6 +171,18 @@ def test_everything_is_restored_on_exit_and_on_exception():
     net[0].weight.data.normal_()                         # after exit: torch's values again
     torch.manual_seed(3)
     assert torch.equal(net[0].weight.detach(), torch.empty(6, 8).normal_())
+
+
+def test_names_imported_from_torch_nn_init_are_routed(monkeypatch):
+    import types
+    user = types.ModuleType("user_model_code")           # as `from torch.nn.init import trunc_normal_ as tn`
+    user.tn = R._TORCH["trunc_normal_"]
+    monkeypatch.setitem(sys.modules, "user_model_code", user)
+    net = _net()
+    with init_mode(net, seed=SEED):
+        user.tn(net[0].weight, std=0.02, a=-0.04, b=0.04)
+    _eq(net[0].weight, fi.trunc_normal((6, 8), 0.0, 0.02, -0.04, 0.04, seed=SEED, stream=W))
+    assert user.tn is R._TORCH["trunc_normal_"]
 
 
 def test_kept_references_routed_or_refused():
@@ -236,7 +252,7 @@ def test_nesting_and_other_threads():
         torch.manual_seed(9)
         expected = torch.empty(6, 8).normal_()
         torch.manual_seed(9)
-        other = threading.Thread(target=lambda: outer[0].weight.data.normal_())
+        other = threading.Thread(target=lambda: nn.init.normal_(outer[0].weight))   # the replaced function
         other.start()
         other.join()
         got_thread = outer[0].weight.detach().clone()    # another thread: torch's values
