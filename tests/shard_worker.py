@@ -77,39 +77,73 @@ def init_model(model, fill):
             fill(p, I.uniform_, -0.1, 0.1, seed=SEED, stream=name)
 
 
+class Small(torch.nn.Module):
+    """Embedding (with a padding row) -> Linear -> LayerNorm -> Linear, for the
+    fastinit.torch.reset_parameters / materialize cases."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(11, 6, padding_idx=3)
+        self.up = torch.nn.Linear(6, 10)
+        self.norm = torch.nn.LayerNorm(10)
+        self.down = torch.nn.Linear(10, 5)
+
+
 def model_cases(world):
-    return ["fsdp", "fsdp_meta", "tp", "fsdp_tp"]
+    """fill_tensor on every parameter (init_model), then fastinit.torch's
+    reset_parameters (plain build) and materialize (meta build)."""
+    return ["fsdp", "fsdp_meta", "tp", "fsdp_tp",
+            "rules_fsdp", "rules_fsdp_meta", "rules_tp", "rules_tp_meta", "rules_fsdp_tp_meta"]
 
 
-def _tp_plan():
+def _tp_plan(case):
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
+    if case.startswith("rules"):
+        # Embedding rows sharded (its padding row lands on one rank), up by columns of x, down by rows
+        return {"emb": RowwiseParallel(), "up": ColwiseParallel(), "down": RowwiseParallel()}
     return {"0": ColwiseParallel(), "2": RowwiseParallel()}
 
 
 def make_model(case, world, meshes):
+    """The model of ``case``, sharded; meta cases stay on meta (fsdp_meta: to_empty here)."""
     from torch.distributed.fsdp import fully_shard
     from torch.distributed.tensor.parallel import parallelize_module
 
-    if case == "fsdp_meta":
+    build = Small if case.startswith("rules") else build_model
+    if case.endswith("meta"):
         with torch.device("meta"):
-            model = build_model()
+            model = build()
     else:
-        model = build_model()
-    if case in ("fsdp", "fsdp_meta"):
+        model = build()
+    kind = case.removeprefix("rules_").removesuffix("_meta")
+    if kind == "fsdp":
         mesh = meshes((world,), None)
-        for sub in model:
+        for sub in model.children():
             if any(True for _ in sub.parameters()):
                 fully_shard(sub, mesh=mesh)
         fully_shard(model, mesh=mesh)
-    elif case == "tp":
-        parallelize_module(model, meshes((world,), None), _tp_plan())
-    elif case == "fsdp_tp":
+    elif kind == "tp":
+        parallelize_module(model, meshes((world,), None), _tp_plan(case))
+    elif kind == "fsdp_tp":
         mesh = meshes(mesh_2d(world), ("dp", "tp"))
-        parallelize_module(model, mesh["tp"], _tp_plan())
+        parallelize_module(model, mesh["tp"], _tp_plan(case))
         fully_shard(model, mesh=mesh["dp"])
     if case == "fsdp_meta":
         model.to_empty(device="cpu")
     return model
+
+
+def init_case(case, model):
+    """Initialize ``model`` the way ``case`` says (what the single-process reference does too)."""
+    import fastinit.torch as ft
+    from fastinit._torch_shard import fill_tensor
+
+    if not case.startswith("rules"):
+        init_model(model, fill_tensor)
+    elif case.endswith("meta"):
+        ft.materialize(model, "cpu", seed=SEED)
+    else:
+        ft.reset_parameters(model, seed=SEED)
 
 
 def _log(rank, what, t0):
@@ -151,12 +185,12 @@ def run(rank, world, port, out):
     _log(rank, "tensor cases", t0)
     for case in model_cases(world):
         model = make_model(case, world, meshes)
-        init_model(model, fill_tensor)
+        init_case(case, model)
         for pname, p in model.named_parameters():
             # TP leaves the parameters of modules outside its plan (the LayerNorm) plain
             full = p.full_tensor() if isinstance(p, DTensor) else p.detach()
             placements[f"{case}:{pname}"] = str(p.placements) if isinstance(p, DTensor) else "plain"
-            assert isinstance(p, DTensor) or case == "tp", (case, pname)
+            assert isinstance(p, DTensor) or case.endswith(("tp", "tp_meta")), (case, pname)
             if rank == 0:
                 gathered[f"{case}:{pname}"] = full
     _log(rank, "model cases", t0)

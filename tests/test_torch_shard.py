@@ -209,9 +209,13 @@ def _single_process(world):
     for name, (_, _, fn, args, kwargs, shape, dtype) in W.tensor_cases(world).items():
         extra = dict(seed=W.SEED, stream=name) if W.is_random(fn) else {}
         ref[name] = fn(torch.empty(shape, dtype=dtype), *args, **extra, **kwargs)
+    import fastinit.torch as ft
     for case in W.model_cases(world):
-        model = W.build_model()
-        W.init_model(model, lambda p, fn, *a, **k: fn(p.data, *a, **k))
+        if case.startswith("rules"):  # the single-process reset_parameters of the same model
+            model = ft.reset_parameters(W.Small(), seed=W.SEED)
+        else:  # fastinit's initializers on the whole parameters (no fill_tensor)
+            model = W.build_model()
+            W.init_model(model, lambda p, fn, *a, **k: fn(p.data, *a, **k))
         for pname, p in model.named_parameters():
             ref[f"{case}:{pname}"] = p.detach()
     return ref
@@ -264,5 +268,8 @@ def test_dtensor_fsdp2_tp_shards_gather_to_single_process_bits(world, tmp_path):
     assert pl["fsdp:0.weight"] == pl["fsdp_meta:0.weight"] == "(Shard(dim=0),)"
     assert pl["tp:0.weight"] == "(Shard(dim=0),)" and pl["tp:2.weight"] == "(Shard(dim=1),)"
     assert pl["fsdp_tp:0.weight"].startswith("(_StridedShard(dim=0, sf=2)" if world % 2 == 0 else "(Shard")
+    assert pl["rules_tp:emb.weight"] == "(Shard(dim=0),)" and pl["rules_fsdp_meta:up.weight"] == "(Shard(dim=0),)"
+    assert pl["rules_fsdp_tp_meta:up.weight"].startswith("(_StridedShard" if world % 2 == 0 else "(Shard")
+    assert (ref["rules_tp:emb.weight"][3] == 0).all()  # the padding row, on one rank of the TP mesh
     assert "Partial" in got["partial"] and "placement" in got["partial"]
     assert "meta device" in got["meta"]
