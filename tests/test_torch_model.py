@@ -450,3 +450,69 @@ def test_unknown_modules_run_their_own_reset_under_init_mode():
     ft.materialize(mm, seed=4)
     for a, b in zip(mm.state_dict().values(), m.state_dict().values()):
         assert torch.equal(a, b)
+
+
+# ------------------------------------------------------------------ meta -> fully_shard -> materialize on 2 gloo ranks
+RANK_SCRIPT = r"""
+import os, sys, torch, torch.distributed as dist
+from torch.distributed.fsdp import fully_shard
+import fastinit.torch as ft
+sys.path.insert(0, os.environ["FASTINIT_TEST_DIR"])
+from test_torch_model import sharded_model
+rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+with torch.device("meta"):
+    model = sharded_model()
+fully_shard(model[0])  # a Linear of its own (FSDPLinear: the Linear rule still applies)
+fully_shard(model)
+ft.materialize(model, "cpu", seed=21, prefix="m.")
+local = {n: (type(p).__name__, str(p.placements), p.to_local().shape[0]) for n, p in model.named_parameters()}
+full = {n: p.full_tensor() for n, p in model.named_parameters()}
+full.update((n, b.clone()) for n, b in model.named_buffers())
+if rank == 0:
+    torch.save({"full": full, "local": local}, out)
+dist.destroy_process_group()
+"""
+
+
+def sharded_model():
+    return nn.Sequential(nn.Linear(8, 12), nn.Embedding(9, 6, padding_idx=6), nn.BatchNorm1d(5),
+                         nn.MultiheadAttention(6, 2), nn.Conv1d(4, 7, 3), nn.RMSNorm(6))
+
+
+def test_meta_fully_shard_materialize_on_two_gloo_ranks_equals_one_process(tmp_path):
+    import os
+    import pathlib
+    import socket
+    import subprocess
+    import sys
+    ref = sharded_model()
+    ft.reset_parameters(ref, seed=21, prefix="m.")  # also compiles/loads what the ranks need
+    here = pathlib.Path(__file__).resolve().parent
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, FASTINIT_TEST_DIR=str(here), NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(here.parent), str(here), os.environ.get("PYTHONPATH", "")]))
+    out = tmp_path / "full.pt"
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", str(port), str(out)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
+    logs = []
+    try:
+        for p in procs:
+            logs.append(p.communicate(timeout=300)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(x[-3000:] for x in logs)
+    got = torch.load(out)
+    # every parameter really was a DTensor sharded on dim 0; the Embedding's 9 rows split 5 + 4 and
+    # its padding row 6 lives on rank 1 only
+    assert all(kind == "DTensor" and "Shard(dim=0)" in pl for kind, pl, _ in got["local"].values())
+    assert got["local"]["1.weight"][2] == 5
+    ours = got["full"]
+    for n, t in ref.state_dict().items():
+        assert torch.equal(ours[n], t), n
