@@ -331,6 +331,8 @@ def main(argv=None):
     m.add_argument("-o", "--output", required=True, help="FILE.npy or FILE.safetensors")
     m.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
     m.set_defaults(fn=_cmd_make)
+    from .probe import add_parser as _add_probe  # fastinit probe: signal propagation (fastinit/probe.py)
+    _add_probe(sub)
     args = p.parse_args(argv)
     return args.fn(args)
 
