@@ -268,44 +268,55 @@ def _dtensor_regions(dt, global_shape, start):
     coord = mesh.get_coordinate()
     if coord is None:  # this rank is not in the mesh: it holds nothing
         return []
-    # per tensor dim: the global index of each local index, composed over the mesh
-    # dims left to right as torch does (compute_local_shape_and_global_offset)
+    key = (gshape, placements, tuple(mesh.shape), tuple(int(c) for c in coord))
+    try:
+        size, boxes = _local_boxes(*key)
+    except TypeError:  # an unhashable placement: the same computation, uncached
+        size, boxes = _local_boxes.__wrapped__(*key)
+    if size != tuple(local.shape):
+        raise ValueError(f"the DTensor's local tensor has shape {tuple(local.shape)} but its placements "
+                         f"{placements} on mesh {tuple(mesh.shape)} give {size} at coordinate {list(coord)}")
+    if local.numel() == 0:  # still run the initializer: it checks its arguments on every rank
+        return [(local, outer_g, outer_s)]
+    return [(local[tuple(slice(lo, lo + n) for lo, _, n in box)], outer_g,
+             tuple(o + g for o, (_, g, _) in zip(outer_s, box))) for box in boxes]
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_boxes(gshape, placements, mesh_shape, coord):
+    """(local shape, boxes): each box one (local start, global start, length) per dim,
+    together covering the local shard. Per tensor dim, the global index of each local
+    index is composed over the mesh dims left to right by torch's own helper, as
+    ``compute_local_shape_and_global_offset`` does, keeping every index (that function
+    keeps only the first, which is not enough for ``_StridedShard``). Cached: a model
+    repeats a few shapes, each geometry is computed once per process."""
+    from torch.distributed.tensor import Replicate
+    try:
+        from torch.distributed.tensor._utils import _get_shard_size_and_offsets
+    except ImportError:  # pragma: no cover - depends on the torch version
+        raise ImportError("fastinit's DTensor support needs torch's "
+                          "torch.distributed.tensor._utils._get_shard_size_and_offsets (there in torch 2.13; "
+                          f"this is torch {torch.__version__})") from None
     size = list(gshape)
     index = [None] * len(gshape)
     for mdim, p in enumerate(placements):
         if isinstance(p, Replicate):
             continue
         d = p.dim if p.dim >= 0 else p.dim + len(gshape)
-        n, idx = _get_shard_size_and_offsets(size[d], mesh.size(mdim), coord[mdim], p, index[d],
-                                             gshape[d], False)
+        n, idx = _get_shard_size_and_offsets(size[d], mesh_shape[mdim], coord[mdim], p, index[d], gshape[d], False)
         size[d] = int(n)
         index[d] = idx[:0] if n == 0 else idx
-    if tuple(size) != tuple(local.shape):
-        raise ValueError(f"the DTensor's local tensor has shape {tuple(local.shape)} but its placements "
-                         f"{placements} on mesh {tuple(mesh.shape)} give {tuple(size)} at coordinate {coord}")
-    if local.numel() == 0:  # still run the initializer: it checks its arguments on every rank
-        return [(local, outer_g, outer_s)]
-    runs = []
-    for d, n in enumerate(size):
-        if index[d] is None:
-            runs.append([(0, 0, n)])
-        else:
-            runs.append(_runs(index[d].tolist()))
-    boxes = []
-    for combo in itertools.product(*runs):
-        view = local[tuple(slice(lo, lo + n) for lo, _, n in combo)]
-        boxes.append((view, outer_g, tuple(os + gs for os, (_, gs, _) in zip(outer_s, combo))))
-    return boxes
+    runs = [[(0, 0, n)] if index[d] is None or n == 0 else _runs(index[d]) for d, n in enumerate(size)]
+    return tuple(size), tuple(itertools.product(*runs))
 
 
 def _runs(idx):
-    """Maximal runs of consecutive global indices: [(local start, global start, length), ...]."""
-    out = []
-    for i, gi in enumerate(idx):
-        if out and gi == out[-1][1] + out[-1][2] and i == out[-1][0] + out[-1][2]:
-            lo, glo, n = out[-1]
-            out[-1] = (lo, glo, n + 1)
-        else:
-            out.append((i, gi, 1))
-    return out
-
+    """Maximal runs of consecutive global indices (``idx``: a 1-D integer tensor):
+    [(local start, global start, length), ...]; numpy, not a Python loop (a 32000-row
+    embedding shard is one run found in microseconds)."""
+    a = idx.numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
+    a = a.astype(np.int64, copy=False)
+    cut = np.flatnonzero(np.diff(a) != 1) + 1
+    lo = np.concatenate(([0], cut))
+    hi = np.concatenate((cut, [a.size]))
+    return [(int(i), int(a[i]), int(j - i)) for i, j in zip(lo, hi)]

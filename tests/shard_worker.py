@@ -56,6 +56,13 @@ def tensor_cases(world):
         "2d_strided_s0": (m2, [ss, Shard(0)], I.normal_, (), {}, (12, 3), f32),
         "2d_strided_s0_uneven": (m2, [ss, Shard(0)], I.kaiming_uniform_, (), {}, (9, 5), f32),
         "2d_strided_eye": (m2, [ss, Shard(0)], I.eye_, (), {}, (10, 7), f32),
+        # local shards made of several disjoint runs of rows (torch's own example layout)
+        "strided_1d": (m1, [_StridedShard(0, split_factor=2)], I.normal_, (), {}, (7, 3), f32),
+        "strided_1d_dim1": (m1, [_StridedShard(1, split_factor=3)], I.xavier_normal_, (), {}, (4, 11), f32),
+        "2d_s0_strided": (m2, [Shard(0), _StridedShard(0, split_factor=2)], I.normal_, (), {}, (8, 3), f32),
+        "2d_s0_strided_uneven": (m2, [Shard(0), _StridedShard(0, split_factor=2)], I.kaiming_uniform_, (), {},
+                                 (11, 4), f32),
+        "2d_strided_s1_eye": (m2, [Shard(1), _StridedShard(1, split_factor=2)], I.eye_, (), {}, (6, 9), f32),
     }
 
 
