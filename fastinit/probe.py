@@ -32,6 +32,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
 import sys
 
 import numpy as np
@@ -638,9 +639,23 @@ def _train_all(torch, ft, init_objs, act_objs, xtr, ytr, xte, yte, depth, width,
 
 
 # ------------------------------------------------------------------ figure and tables
-def plot(table, path, *, curves=None, title=None):
+_HOW_TO_READ = """How to read:
+solid line: std of each layer's output (forward signal)
+dashed line: std of the gradient w.r.t. each layer's input,
+    from a unit random gradient at the last layer (backward)
+flat lines: the init suits the activation
+verdict: gradient std at layer 1 / at the last layer,
+    < 1e-2 vanishing, > 1e2 exploding, else stable
+y axis clipped at 1e-12 (the table keeps exact values)"""
+
+#: lowest std the figure shows: anything smaller has long vanished (the table keeps the exact values)
+PLOT_FLOOR = 1e-12
+
+
+def plot(table, path, *, curves=None, title=None, floor=PLOT_FLOOR, train_title="training loss on digits"):
     """Save the figure: one panel per activation with act_std (solid) and grad_std (dashed) over depth on a
-    log scale, one colour per init; with ``curves`` (``train``'s table) a second row of loss curves."""
+    log scale clipped at ``floor``, one colour per init, each init's verdict in the legend; with ``curves``
+    (``train``'s table) one more panel per activation with the training loss. Panels flow in rows of 3."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -650,58 +665,63 @@ def plot(table, path, *, curves=None, title=None):
     vd = {(v["init"], v["activation"]): v for v in _records(verdicts(rows, as_frame=False))}
     crows = _records(curves) if curves is not None else []
     cacts = list(dict.fromkeys(r["activation"] for r in crows))
-    ncol = max(len(acts), len(cacts), 1)
-    nrow = 2 if crows else 1
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.4, 3.5 * nrow + 0.6), squeeze=False)
-    colours = {ini: plt.cm.tab10(i % 10) for i, ini in enumerate(list(dict.fromkeys(
-        inits + [r["init"] for r in crows])))}
-    tiny = np.finfo(np.float64).tiny
-    for j, act in enumerate(acts):
-        ax = axes[0][j]
+    cinits = list(dict.fromkeys(r["init"] for r in crows))
+    npanel = len(acts) + len(cacts)
+    ncol = min(3, max(npanel, 1))
+    nrow = -(-npanel // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.7 * nrow + 0.5), squeeze=False)
+    axes = [ax for row in axes for ax in row]
+    every = list(dict.fromkeys(inits + cinits))
+    colours = {ini: plt.cm.tab10(i % 10) for i, ini in enumerate(every)}
+    # later lines thinner, so an init that coincides with an earlier one (xavier_normal and lecun_normal
+    # on square layers) leaves the earlier one's edges visible
+    widths = {ini: 3.0 - 1.8 * i / max(len(every) - 1, 1) for i, ini in enumerate(every)}
+    for ax, act in zip(axes, acts):
+        top = floor
         for ini in inits:
             rs = sorted((r for r in rows if r["init"] == ini and r["activation"] == act), key=lambda r: r["layer"])
             if not rs:
                 continue
             layers = [r["layer"] for r in rs]
+            a = np.array([r["act_std"] for r in rs], np.float64)
+            g = np.array([r["grad_std"] for r in rs], np.float64)
+            top = max(top, np.nanmax(np.where(np.isfinite(a), a, 0)), np.nanmax(np.where(np.isfinite(g), g, 0)))
             v = vd[(ini, act)]
-            mark = {"stable": "", "vanishing": " (vanishing)", "exploding": " (exploding)"}[v["verdict"]]
-            ax.plot(layers, [max(r["act_std"], tiny) for r in rs], "-", color=colours[ini], lw=1.6,
-                    label=f"{ini}{mark}")
-            ax.plot(layers, [max(r["grad_std"], tiny) for r in rs], "--", color=colours[ini], lw=1.2)
+            ax.plot(layers, np.maximum(a, floor / 10), "-", color=colours[ini], lw=widths[ini],
+                    label=f"{ini}: {v['verdict']}")
+            ax.plot(layers, np.maximum(g, floor / 10), "--", color=colours[ini], lw=widths[ini] * 0.7)
         ax.set_yscale("log")
-        ax.set_title(act)
+        ax.set_ylim(floor, top * 10)
+        ax.set_title(f"{act}: std over depth")
         ax.set_xlabel("layer")
+        ax.set_ylabel("std (solid: activation, dashed: gradient)", fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
-        if j == 0:
-            ax.set_ylabel("std  (solid: activation, dashed: gradient)")
-        ax.legend(fontsize=7, loc="best")
-    for j in range(len(acts), ncol):
-        axes[0][j].set_visible(False)
-    if crows:
-        for j, act in enumerate(cacts):
-            ax = axes[1][j]
-            for ini in list(dict.fromkeys(r["init"] for r in crows)):
-                rs = [r for r in crows if r["init"] == ini and r["activation"] == act]
-                if not rs:
-                    continue
-                steps = np.array([r["step"] for r in rs])
-                loss = np.array([r["loss"] for r in rs])
-                k = max(1, len(loss) // 50)  # a running mean over ~2% of the steps, for legibility
-                sm = np.convolve(loss, np.ones(k) / k, mode="valid")
-                ax.plot(steps[k - 1:], sm, color=colours[ini], lw=1.4, label=ini)
-            ax.set_title(f"{act}: training loss (digits)")
-            ax.set_xlabel("step")
-            ax.axhline(math.log(10), color="grey", lw=0.8, ls=":")
-            ax.grid(True, alpha=0.3)
-            if j == 0:
-                ax.set_ylabel("cross-entropy (dotted: chance, ln 10)")
-            ax.legend(fontsize=7, loc="best")
-        for j in range(len(cacts), ncol):
-            axes[1][j].set_visible(False)
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+    for ax, act in zip(axes[len(acts):], cacts):
+        for ini in cinits:
+            rs = [r for r in crows if r["init"] == ini and r["activation"] == act]
+            if not rs:
+                continue
+            steps = np.array([r["step"] for r in rs])
+            loss = np.array([r["loss"] for r in rs])
+            k = max(1, len(loss) // 25)  # a running mean over ~4% of the steps: mini-batch noise off
+            sm = np.convolve(loss, np.ones(k) / k, mode="valid")
+            ax.plot(steps[k - 1:], sm, color=colours[ini], lw=widths[ini], label=ini)
+        ax.axhline(math.log(10), color="grey", lw=0.8, ls=":")
+        ax.set_title(f"{act}: {train_title}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy (dotted: chance, ln 10)", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+    for k, ax in enumerate(axes[npanel:]):
+        ax.set_axis_off()
+        if k == 0:  # a spare panel says how to read the others
+            ax.text(0.02, 0.95, _HOW_TO_READ, va="top", ha="left", fontsize=8.5, transform=ax.transAxes, wrap=True)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -731,14 +751,14 @@ def format_table(rows, columns, title=None, use_rich=None):
 
         from rich.console import Console
         from rich.table import Table
-        t = Table(title=title)
+        t = Table()
         for c in columns:
             t.add_column(c, justify="left" if c in ("init", "activation", "verdict") else "right")
         for row in cells:
             t.add_row(*row)
         buf = io.StringIO()
         Console(file=buf, width=160, force_terminal=False).print(t)
-        return buf.getvalue().rstrip("\n")
+        return ((title + "\n") if title else "") + buf.getvalue().rstrip("\n")
     widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
     lines = ([title] if title else []) + ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
@@ -805,6 +825,9 @@ def run_command(args):
             if not args.output.lower().endswith((".png", ".pdf", ".svg")):
                 raise ValueError(f"-o must end in .png, .pdf or .svg; got {args.output!r}")
             import matplotlib  # noqa: F401
+        for flag, path in (("-o", args.output), ("--json", args.json)):
+            if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise ValueError(f"{flag}: directory of {path!r} does not exist")
     except (ValueError, TypeError, ImportError) as e:
         print(f"fastinit probe: {e}", file=sys.stderr)
         return 2
@@ -833,7 +856,8 @@ def run_command(args):
                                  f"epochs, SGD lr {args.lr:g} momentum 0.9 "
                                  f"({time.perf_counter() - t1:.1f} s)"))
     if args.output:
-        plot(table, args.output, curves=curves, title=f"fastinit probe: {shape}")
+        plot(table, args.output, curves=curves, title=f"fastinit probe: {shape}",
+             train_title=f"training loss, {args.train} ({depth} x {args.train_width})")
         print(f"saved {args.output}", file=sys.stderr)
     if args.json:
         doc = {"config": {"depth": depth, "width": args.width, "batch": args.batch, "seed": args.seed,
@@ -843,10 +867,22 @@ def run_command(args):
         if args.train:
             doc["train"] = {"dataset": args.train, "width": args.train_width, "epochs": args.epochs, "lr": args.lr,
                             "curves": curves, "summary": summary}
+        text = json.dumps(_strict(doc), indent=1, allow_nan=False)  # all of it, then the file
         with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1, allow_nan=True)
+            f.write(text)
         print(f"saved {args.json}", file=sys.stderr)
     return 0
+
+
+def _strict(obj):
+    """JSON without NaN/inf (not JSON): a non-finite float (an overflowed std, a ratio of zeros) becomes null."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def main(argv=None):

@@ -265,10 +265,11 @@ def test_command_figure_json_and_training(tmp_path, capsys):
     (["--batch", "2"], "batch must be an int >= 16"),
     (["--init", "normal:std=0"], "std must be > 0"),
     (["--train", "digits", "--act", "swiglu"], "gated"),
+    (["--json", "/nonexistent-dir/p.json"], "directory of"),
 ])
 def test_command_errors_before_any_work(tmp_path, capsys, argv, msg):
     png, js = tmp_path / "p.png", tmp_path / "p.json"
-    assert cli.main(["probe", *argv, "-o", str(png), "--json", str(js)]) == 2
+    assert cli.main(["probe", "-o", str(png), "--json", str(js), *argv]) == 2  # argv's flags win
     err = capsys.readouterr().err
     assert "fastinit probe:" in err and msg in err
     assert not png.exists() and not js.exists()
@@ -286,14 +287,16 @@ def test_plain_table_without_rich():
 @requires_torch
 def test_training_glorot_tanh_beats_tiny_uniform():
     pytest.importorskip("sklearn")
-    # 20 tanh layers of 64 units: Glorot's init trains, U(-0.01, 0.01) stalls at chance (ln 10 = 2.30):
-    # the signal shrinks ~1e-3 per layer and no gradient reaches the bottom layers
+    # 20 tanh layers of 64 units, 3 epochs = 69 SGD steps (lr 0.01, momentum 0.9), seed 0: Glorot's init
+    # trains, U(-0.01, 0.01) stalls at chance (ln 10 = 2.303): its signal shrinks ~20x per layer and no
+    # gradient reaches the bottom layers. Measured (torch 2.13 CPU): last-epoch train loss 0.691 vs 2.302
+    # (ratio 0.30), test accuracy 0.825 vs 0.070; asserted with a safety factor of ~1.6 on each
     curve, summary = probe.train(depth=20, width=64, inits=["xavier_normal", "uniform:a=-0.01,b=0.01"],
                                  activations=["tanh"], epochs=3, seed=0, as_frame=False, return_summary=True)
     s = {r["init"]: r for r in summary}
     glorot, tiny = s["xavier_normal"], s["uniform:a=-0.01,b=0.01"]
-    assert tiny["train_loss"] > 0.95 * math.log(10)
+    assert tiny["train_loss"] > 0.99 * math.log(10)
     assert glorot["train_loss"] < 0.5 * tiny["train_loss"]
-    assert glorot["test_acc"] > 0.8 and tiny["test_acc"] < 0.3
+    assert glorot["test_acc"] > 0.5 and tiny["test_acc"] < 0.2
     steps = [r for r in curve if r["init"] == "xavier_normal"]
     assert steps[-1]["step"] == len(steps) == 3 * math.ceil(1438 / 64)
