@@ -8,12 +8,12 @@ same key under the same data name with the same code, in any interleaving, so th
 stays is whole and correct; this test runs exactly that and checks the values and that a third
 process then loads everything from the cache.
 
-Known limit, not of this case: the index is read, changed and replaced without a lock, so two
-processes saving *different* specializations of one function within the same millisecond can
-lose one entry (compiled again later) or, in one interleaving, leave a key naming the other's
-data file. Numba then registers the loaded code under its own signature and
-``fastinit.cpu.fill.specialize`` fails on the missing one with a ``KeyError``: a loud failure,
-never other values.
+Different specializations saved at once: Numba reads, changes and replaces a function's
+index without a lock, so two processes could both give their new key the same data-file
+number and leave one key naming the other's code (``specialize`` then fails with a
+``KeyError`` in every later process). ``fastinit.cpu.fill._lock_saves`` takes an exclusive
+``flock`` around each save; the second test runs two processes saving different
+specializations of the same kernel at once, many times over, and a third must load them all.
 """
 import os
 import subprocess
@@ -28,16 +28,26 @@ import sys
 import numpy as np
 import fastinit as fi
 from fastinit.cpu import fill
-vals = {"bits": fi.random_bits(4099, seed=5, stream=1, offset=3), "uniform": fi.uniform(4099, seed=5, stream=2)}
+make = {"bits": lambda: fi.random_bits(4099, seed=5, stream=1, offset=3),
+        "uniform": lambda: fi.uniform(4099, seed=5, stream=2),
+        "uniform64": lambda: fi.uniform(4099, seed=5, stream=2, dtype="float64"),
+        "uniform16": lambda: fi.uniform(4099, seed=5, stream=2, dtype="float16"),
+        "normal64": lambda: fi.normal(4099, seed=5, stream=3, dtype="float64")}
+vals = {k: make[k]() for k in sys.argv[2].split(",")}
 np.savez(sys.argv[1], **vals)
 stats = fill.fill_rows.stats
 print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
 """
+WANT = {"bits": lambda: fi.random_bits(4099, seed=5, stream=1, offset=3),
+        "uniform": lambda: fi.uniform(4099, seed=5, stream=2),
+        "uniform64": lambda: fi.uniform(4099, seed=5, stream=2, dtype="float64"),
+        "uniform16": lambda: fi.uniform(4099, seed=5, stream=2, dtype="float16"),
+        "normal64": lambda: fi.normal(4099, seed=5, stream=3, dtype="float64")}
 
 
-def _start(cache, out):
+def _start(cache, out, kernels="bits,uniform"):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out)], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), kernels], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -62,3 +72,18 @@ def test_two_processes_compiling_the_same_kernels_at_once(tmp_path):
         with np.load(tmp_path / f"p{i}.npz") as got:
             for k, v in want.items():
                 np.testing.assert_array_equal(got[k], v, err_msg=f"process {i}, {k}")
+
+
+def test_two_processes_saving_different_specializations_at_once(tmp_path):
+    cache = tmp_path / "numba-cache"
+    sets = ["bits,uniform64,normal64", "uniform,uniform16,uniform64"]
+    procs = [_start(cache, tmp_path / f"p{i}.npz", k) for i, k in enumerate(sets)]
+    for p in procs:
+        _finish(p)
+    # every specialization is in the index under its own key, with its own code
+    hits, misses = _finish(_start(cache, tmp_path / "p2.npz", "bits,uniform,uniform64,uniform16,normal64"))
+    assert (hits, misses) == (5, 0)
+    for i, kernels in enumerate(sets + ["bits,uniform,uniform64,uniform16,normal64"]):
+        with np.load(tmp_path / f"p{i}.npz") as got:
+            for k in kernels.split(","):
+                np.testing.assert_array_equal(got[k], WANT[k](), err_msg=f"process {i}, {k}")
