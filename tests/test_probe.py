@@ -244,8 +244,9 @@ def test_parse_specs():
 @requires_torch
 def test_command_figure_json_and_training(tmp_path, capsys):
     png, js = tmp_path / "p.png", tmp_path / "p.json"
-    rc = cli.main(["probe", "--depth", "4", "--width", "16", "--batch", "16", "--init", "kaiming_normal,normal:std=0.01",
-                   "--act", "relu,tanh", "--train", "digits", "--train-width", "16", "--epochs", "1",
+    rc = cli.main(["probe", "--depth", "4", "--width", "16", "--batch", "16",
+                   "--init", "kaiming_normal,normal:std=0.01", "--act", "relu,tanh",
+                   "--train", "digits", "--train-width", "16", "--epochs", "1",
                    "-o", str(png), "--json", str(js)])
     assert rc == 0
     out = capsys.readouterr().out
