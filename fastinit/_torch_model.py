@@ -280,7 +280,7 @@ def _plan(root, *, meta_ok=False, for_materialize=False):
             for w in rule(m):
                 path, fn, args, row = w[:4]
                 kwargs = w[4] if len(w) > 4 else {}
-                t = m.get_parameter(path) if _is_param(m, path) else m.get_buffer(path)
+                t = _tensor_at(m, path)
                 if t is None:
                     continue
                 qname, _, _ = names[id(t)]
@@ -303,7 +303,8 @@ def _plan(root, *, meta_ok=False, for_materialize=False):
             "no initialization rule covers parameter(s) " + ", ".join(orphans) + ": their modules are not "
             "torch layers fastinit knows and neither they nor an enclosing module define reset_parameters "
             "(or _reset_parameters); give the module a reset_parameters (it then runs under "
-            "fastinit.torch.init_mode) or initialize these yourself")
+            "fastinit.torch.init_mode), or run the model's own init code under fastinit.torch.init_mode "
+            "(e.g. transformers' model.init_weights()) instead of reset_parameters")
     if for_materialize:
         stale = [n for n, t, buf in names.values() if buf and id(t) not in covered and not under_route(n)]
         if stale:
@@ -314,10 +315,12 @@ def _plan(root, *, meta_ok=False, for_materialize=False):
     return _drop_overwritten(steps)
 
 
-def _is_param(m, path):
+def _tensor_at(m, path):
+    """The parameter or buffer at ``path`` under ``m`` (``"out_proj.bias"``), or None."""
     mod_path, _, leaf = path.rpartition(".")
     owner = m.get_submodule(mod_path) if mod_path else m
-    return leaf in owner._parameters
+    t = owner._parameters.get(leaf) if leaf in owner._parameters else owner._buffers.get(leaf)
+    return t
 
 
 def _has_tensors(m):
