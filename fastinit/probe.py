@@ -388,7 +388,7 @@ def signal(depth=DEFAULT_DEPTH, width=DEFAULT_WIDTH, inits=None, activations=Non
         * ``grad_std``: std of dL/dx_{l-1}, the gradient w.r.t. the layer's input (per example).
         * ``wgrad_std``: std of the layer's weight gradient (of the batch-mean loss; gated: both matrices).
         * ``dead_frac``: fraction of the layer's units j with ``|f'(h_ij)| < 1e-3`` for every example i
-          of the batch: dead ReLUs (h <= 0 throughout), saturated tanh (|h| > 3.8) or sigmoid
+          of the batch: dead ReLUs (h <= 0 throughout), saturated tanh (|h| > 4.15) or sigmoid
           (|h| > 6.9) units, whose weights get no gradient from this batch.
 
     Raises

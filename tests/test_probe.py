@@ -301,3 +301,22 @@ def test_training_glorot_tanh_beats_tiny_uniform():
     assert glorot["test_acc"] > 0.5 and tiny["test_acc"] < 0.2
     steps = [r for r in curve if r["init"] == "xavier_normal"]
     assert steps[-1]["step"] == len(steps) == 3 * math.ceil(1438 / 64)
+
+
+@requires_torch
+def test_training_is_reproducible_and_checks_its_arguments():
+    pytest.importorskip("sklearn")
+    import torch
+    threads = torch.get_num_threads()
+    kw = dict(depth=2, width=8, inits=["kaiming_uniform"], activations=["gelu"], epochs=1, as_frame=False)
+    first = probe.train(**kw)
+    assert first == probe.train(**kw)  # same seed, same losses (one torch thread while training)
+    assert torch.get_num_threads() == threads  # and the caller's thread count is back
+    assert first != probe.train(**{**kw, "seed": 1})
+    for bad, err, msg in (({"dataset": "mnist"}, ValueError, "dataset must be one of digits"),
+                          ({"activations": ["swiglu"]}, ValueError, "gated"),
+                          ({"lr": -1.0}, ValueError, "lr must be"),
+                          ({"epochs": 0}, ValueError, "epochs must be an int >= 1"),
+                          ({"inits": ["normal:std=0"]}, ValueError, "std must be > 0")):
+        with pytest.raises(err, match=msg):
+            probe.train(**{**kw, **bad})
