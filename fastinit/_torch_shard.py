@@ -93,8 +93,13 @@ def _check_tensor(t, name="t"):
                          "module first (fastinit.torch.materialize, or module.to_empty(device=...))")
     if t.device.type not in ("cpu", "cuda"):
         raise TypeError(f"{name} is on {t.device}; fastinit fills tensors on cpu and cuda")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} must be a dense (strided) tensor; got layout {t.layout}")
     if t.dtype not in _FLOAT:
         raise TypeError(f"{name} dtype must be one of float16, bfloat16, float32, float64; got {t.dtype}")
+    if any(st == 0 and n > 1 for n, st in zip(t.shape, t.stride())):
+        raise ValueError(f"{name} has elements sharing memory (an expand()ed view, stride {tuple(t.stride())}): "
+                         "they cannot hold different values; fill the tensor it was expanded from")
 
 
 def _is_dtensor(t):

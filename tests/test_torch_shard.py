@@ -166,6 +166,10 @@ def test_bad_inputs_write_nothing():
                "mode")
     _untouched(t, lambda: fill_tensor(t, I.eye_, 1, global_shape=(5, 6)), TypeError, "eye_ takes no")
     _untouched(t, lambda: fill_tensor(t, I.dirac_, global_shape=(4, 6)), ValueError, "dirac_ needs")
+    base = torch.zeros(1, 6)
+    _untouched(base, lambda: fill_tensor(base.expand(4, 6), I.normal_, seed=0), ValueError, "expand")
+    with pytest.raises(TypeError, match="layout"):
+        fill_tensor(torch.zeros(3, 3).to_sparse(), I.zeros_)
     with pytest.raises(TypeError, match="torch.Tensor"):
         fill_tensor(np.zeros(3, np.float32), I.normal_, seed=0)
     with pytest.raises(TypeError, match="dtype"):
@@ -273,3 +277,15 @@ def test_dtensor_fsdp2_tp_shards_gather_to_single_process_bits(world, tmp_path):
     assert (ref["rules_tp:emb.weight"][3] == 0).all()  # the padding row, on one rank of the TP mesh
     assert "Partial" in got["partial"] and "placement" in got["partial"]
     assert "meta device" in got["meta"]
+
+
+def test_benchmark_model_init_dist_smoke():
+    """benchmarks/model_init_dist.py runs end to end (a 1-layer model; its figures live in BENCHMARKS.md)."""
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root / "benchmarks" / "model_init_dist.py"), "--scale", "0.03",
+                        "--layers", "1", "--rounds", "1"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "median slower-rank / single" in p.stdout
