@@ -63,7 +63,13 @@ def tensor_cases(world):
         "2d_s0_strided_uneven": (m2, [Shard(0), _StridedShard(0, split_factor=2)], I.kaiming_uniform_, (), {},
                                  (11, 4), f32),
         "2d_strided_s1_eye": (m2, [Shard(1), _StridedShard(1, split_factor=2)], I.eye_, (), {}, (6, 9), f32),
+        # the DTensor is itself the region start=(3, 1) of a (10, 9) logical tensor
+        "2d_s0_s1_inside_larger": (m2, [Shard(0), Shard(1)], I.kaiming_normal_, (), {}, (7, 8), f32),
     }
+
+
+#: tensor cases whose DTensor is a region of a larger logical tensor: name -> (global_shape, start)
+INSIDE = {"2d_s0_s1_inside_larger": ((10, 9), (3, 1))}
 
 
 def is_random(fn):
@@ -183,6 +189,8 @@ def run(rank, world, port, out):
         local = dt.to_local()
         ptr = local.data_ptr()
         extra = dict(seed=SEED, stream=name) if is_random(fn) else {}
+        if name in INSIDE:
+            extra.update(global_shape=INSIDE[name][0], start=INSIDE[name][1])
         assert fill_tensor(dt, fn, *args, **extra, **kwargs) is dt
         assert dt.to_local().data_ptr() == ptr  # filled in place, storage kept
         full = dt.full_tensor()
