@@ -23,6 +23,9 @@ Paths (each child times one thing):
 * ``touch``: ``torch.empty`` of every tensor of the model, then each first-touched by 2
   threads: ``zero_()`` (torch's parallel fill) and fastinit's ``bench.parallel_fill``
   (Numba, fastinit's thread driver) in two children; the faster is the limit.
+* ``populate`` / ``fastinit_populate``: an allocation-strategy experiment, the pages mapped in
+  bulk by ``madvise(MADV_POPULATE_WRITE)`` on 2 threads (alone; and between ``to_empty`` and
+  the fills). It gave no consistent gain here (BENCHMARKS.md), so ``materialize`` does not do it.
 
 Targets (issue #16): fastinit >= 5x torch, <= 1.3x the first-touch limit,
 peak RSS <= model bytes + 5% + 64 MiB, cold first materialize <= torch's construction.
@@ -168,12 +171,11 @@ def child(mode, cfg):
             populate(keep)
         out["seconds"] = time.perf_counter() - t0
     else:
-        raise ValueError(f"mode must be torch, fastinit, fastinit_split, cold, touch_torch or touch_numba; "
-                         f"got {mode!r}")
+        raise ValueError(f"mode must be torch, fastinit, fastinit_populate, fastinit_split, cold, cold_kernels, "
+                         f"touch_torch, touch_numba or populate; got {mode!r}")
     out.setdefault("peak_rss", _rss())
     out["baseline_rss"] = base
     print(json.dumps(out))
-
 
 
 def run_child(mode, cfg, env=None):
