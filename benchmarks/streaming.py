@@ -1,8 +1,8 @@
 """Streaming (non-temporal) stores: where they pay, and what the kernels reach with them.
 
 ``--threshold``: for output sizes from 256 KiB to 256 MiB, a fill written with
-regular stores vs streaming stores (``fastinit.cpu.fill.STREAM_BYTES`` switched
-per call), each followed by the next op's read of the output (a parallel sum):
+regular stores vs streaming stores (``fastinit.cpu.fill.STREAM_BYTES`` and
+``STREAM_WRITE_ONLY_BYTES`` switched per call), each followed by the next op's read of the output (a parallel sum):
 regular stores leave a small output in cache for that read, streaming stores
 do not read the lines first. Printed per size: the median over interleaved
 rounds of (regular time / streamed time) for the fill alone and for fill +
@@ -11,7 +11,8 @@ read. The threshold belongs where fill + read turns > 1.
 ``--limits`` (default): 1 GiB per call, interleaved rounds: the write-bandwidth
 references (regular-store and streaming-store parallel fills), ``constant_``,
 ``random_bits``-style raw words, uniform bfloat16 and uniform/normal float32
-with streaming on and off (the same bits), and torch's ``fill_``.
+with streaming on and off (the same bits), and torch's ``fill_``. Unlabelled rows run
+the library's defaults (``fill.streams``).
 
     python benchmarks/streaming.py --threshold
     python benchmarks/streaming.py --limits --size 268435456 --rounds 7
@@ -48,12 +49,12 @@ def parallel_sum(a):
 def with_stream(on, fn):
     """``fn`` with every output streamed (on) or none (off)."""
     def call():
-        old = F.STREAM_BYTES
-        F.STREAM_BYTES = 0 if on else 1 << 62
+        old = F.STREAM_BYTES, F.STREAM_WRITE_ONLY_BYTES
+        F.STREAM_BYTES = F.STREAM_WRITE_ONLY_BYTES = 0 if on else None
         try:
             fn()
         finally:
-            F.STREAM_BYTES = old
+            F.STREAM_BYTES, F.STREAM_WRITE_ONLY_BYTES = old
     return call
 
 

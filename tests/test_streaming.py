@@ -41,7 +41,8 @@ def expected_register(features):
 def stream_all(monkeypatch):
     """Every output streams (threshold 0); ``regular()`` switches it back."""
     def set_(on):
-        monkeypatch.setattr(fill, "STREAM_BYTES", 0 if on else 1 << 62)
+        monkeypatch.setattr(fill, "STREAM_BYTES", 0 if on else None)
+        monkeypatch.setattr(fill, "STREAM_WRITE_ONLY_BYTES", 0 if on else None)
     set_(True)
     return set_
 
@@ -126,8 +127,13 @@ def test_stream_copy_any_alignment():
                 assert not dst[:d0].any() and not dst[d0 + n:].any()
 
 
-def test_threshold():
-    assert fill.streams(fill.STREAM_BYTES) == 1 and fill.streams(fill.STREAM_BYTES - 1) == 0
+def test_threshold(monkeypatch):
+    w = fill.STREAM_WRITE_ONLY_BYTES
+    assert fill.streams(w, write_only=True) == 1 and fill.streams(w - 1, write_only=True) == 0
+    monkeypatch.setattr(fill, "STREAM_BYTES", 1 << 20)
+    assert fill.streams(1 << 20) == 1 and fill.streams((1 << 20) - 1) == 0
+    monkeypatch.setattr(fill, "STREAM_BYTES", None)
+    assert fill.streams(1 << 40) == 0
 
 
 # ------------------------------------------------------------------ generated code

@@ -2,8 +2,8 @@
 
 ``set_all(arr, bits)`` stores one scalar into every element of a C-contiguous
 array on the thread pool (``fill.run_tiles``). A constant fill does no
-compute: its speed is the store path. Outputs of at least ``fill.STREAM_BYTES``
-go out with streaming stores (``ntstore``: whole 64-byte lines from an L1 tile
+compute: its speed is the store path. Outputs of at least
+``fill.STREAM_WRITE_ONLY_BYTES`` go out with streaming stores (``ntstore``: whole 64-byte lines from an L1 tile
 of the value, no read for ownership), smaller ones with regular vector stores
 that leave them in cache for the next op. numpy's ``arr[...] = v`` is one
 thread of regular stores; tiny arrays (``fill.SMALL`` elements or fewer) still
@@ -70,7 +70,7 @@ def set_all(arr, bits):
     if kernel is None:
         kernel = _KERNELS[key] = specialize(
             set_range, (numba.typeof(flat), types.int64, types.int64, numba.typeof(value), types.int64))
-    stream = streams(flat.nbytes)
+    stream = streams(flat.nbytes, write_only=True)
 
     def task(r0, r1, c0, c1):
         kernel(flat, c0, c1, value, stream)

@@ -537,15 +537,27 @@ def kernel_for(dispatcher, arrays, scalars, literals):
 _FILL_SCALARS = (types.int64,) * 4 + (types.uint64,) * 4 + (types.UniTuple(types.float64, 8), types.int64)
 
 
-#: outputs of at least this many bytes are written with streaming stores
-#: (``ntstore``); smaller ones with regular stores, which leave them in cache for
-#: the next op. Measured by ``benchmarks/streaming.py`` (see ``streams``).
-STREAM_BYTES = 8 << 20
+#: write-only fills (``constant_``, ``zeros_``, ...): outputs of at least this many bytes
+#: go out with streaming stores (``ntstore``), smaller ones with regular stores, which
+#: leave them in cache for the next op. ``benchmarks/streaming.py --threshold`` (Zen 5,
+#: 2 threads, 32 MiB L3, other processes loading both cores, 2026-12-01), regular /
+#: streamed time of ``constant_`` then the next op's read: 1-16 MiB 0.51-0.78 (streaming
+#: slower: the read misses), 32 MiB 0.89, 64-256 MiB 1.26-1.38; 1 GiB alone 1.36.
+STREAM_WRITE_ONLY_BYTES = 64 << 20
+#: random fills and activations: the same, from this many output bytes; None: never.
+#: Measured on the same loaded machine they were slower streamed at every size: uniform
+#: float32 0.87-0.96 (256 KiB-128 MiB, fill + read), normal float32 0.88 at 1 GiB,
+#: fused relu / gelu / sigmoid at 64 Mi elements 0.93 / 0.62 / 0.87 (CPU-starved kernels
+#: pay for the extra tile pass and gain nothing on memory). Set it (``benchmarks/
+#: streaming.py``) where a quiet machine shows the gain; the values do not change.
+STREAM_BYTES = None
 
 
-def streams(nbytes):
-    """1 if an output of ``nbytes`` is written with streaming stores, else 0."""
-    return 1 if nbytes >= STREAM_BYTES else 0
+def streams(nbytes, write_only=False):
+    """1 if an output of ``nbytes`` is written with streaming stores, else 0
+    (``write_only``: a constant fill, ``STREAM_WRITE_ONLY_BYTES``; else ``STREAM_BYTES``)."""
+    limit = STREAM_WRITE_ONLY_BYTES if write_only else STREAM_BYTES
+    return 1 if limit is not None and nbytes >= limit else 0
 
 
 def fill(out2d, starts, words, prm, dist, kind):
