@@ -11,8 +11,7 @@ read. The threshold belongs where fill + read turns > 1.
 ``--limits`` (default): 1 GiB per call, interleaved rounds: the write-bandwidth
 references (regular-store and streaming-store parallel fills), ``constant_``,
 ``random_bits``-style raw words, uniform bfloat16 and uniform/normal float32
-with streaming on and off (the same bits), and torch's ``fill_``. Unlabelled rows run
-the library's defaults (``fill.streams``).
+with streaming on and off (the same bits), and torch's ``fill_``.
 
     python benchmarks/streaming.py --threshold
     python benchmarks/streaming.py --limits --size 268435456 --rounds 7
@@ -29,6 +28,7 @@ from numba import njit
 import fastinit as fi
 from fastinit import bench
 from fastinit import distributions as D
+from fastinit._stream import key_words
 from fastinit.cpu import fill as F
 
 
@@ -90,24 +90,23 @@ def limits(n, rounds):
     b16 = np.empty(n, np.uint16)
     u32 = np.empty(n, np.uint32)
     starts = np.zeros(1, np.uint64)
-    words = fi.init._words(1, 0)
+    words = key_words(1, 0)
     calls = {
         "regular-store fill (reference)": functools.partial(bench.parallel_fill, a),
         "streaming fill (reference)": functools.partial(bench.stream_fill, a),
         "streaming copy 1R1W (reference)": functools.partial(bench.stream_streams, [u32], [a]),
-        "constant_ float32": lambda: fi.constant_(a, 0.5),
+        "constant_ float32 (default: streams from 64 MiB)": lambda: fi.constant_(a, 0.5),
         "constant_ float32, regular stores": with_stream(False, lambda: fi.constant_(a, 0.5)),
-        "raw bits uint32": lambda: F.fill(u32.reshape(1, -1), starts, words, (), D.BITS, D.KIND_U32),
-        "raw bits uint32, regular stores": with_stream(
-            False, lambda: F.fill(u32.reshape(1, -1), starts, words, (), D.BITS, D.KIND_U32)),
-        "uniform bfloat16": lambda: F.fill(b16.reshape(1, -1), starts, words, (0.0, 1.0), D.UNIFORM, D.KIND_BF16),
-        "uniform bfloat16, regular stores": with_stream(
-            False, lambda: F.fill(b16.reshape(1, -1), starts, words, (0.0, 1.0), D.UNIFORM, D.KIND_BF16)),
-        "uniform float32": lambda: fi.uniform_(a, seed=1),
-        "uniform float32, regular stores": with_stream(False, lambda: fi.uniform_(a, seed=1)),
-        "normal float32": lambda: fi.normal_(a, seed=1),
-        "normal float32, regular stores": with_stream(False, lambda: fi.normal_(a, seed=1)),
     }
+    fills = {
+        "raw bits uint32": lambda: F.fill(u32.reshape(1, -1), starts, words, (), D.BITS, D.KIND_U32),
+        "uniform bfloat16": lambda: F.fill(b16.reshape(1, -1), starts, words, (0.0, 1.0), D.UNIFORM, D.KIND_BF16),
+        "uniform float32": lambda: fi.uniform_(a, seed=1),
+        "normal float32": lambda: fi.normal_(a, seed=1),
+    }
+    for k, f in fills.items():
+        calls[k + ", streaming stores"] = with_stream(True, f)
+        calls[k + ", regular stores"] = with_stream(False, f)
     if torch is not None:
         t = torch.from_numpy(a)
         calls["torch fill_ float32"] = lambda: t.fill_(0.5)
