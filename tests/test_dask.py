@@ -415,3 +415,14 @@ def test_initializer_lookup():
     assert fd.initializer("he_normal") is fd.he_normal
     with pytest.raises(ValueError, match="no initializer 'dirac'"):
         fd.initializer("dirac")
+
+
+@pytest.mark.parametrize("name,shape,chunks,kw", [
+    ("normal", (), "auto", {"seed": 1}), ("normal", (0, 5), "auto", {"seed": 1}),
+    ("normal", (3, 0, 2), "auto", {"seed": 1}),
+    ("orthogonal", (20, 12), (8, 12), {"seed": 3}), ("eye", (5, 7), (2, 3), {}), ("zeros", (20, 12), (8, 12), {}),
+])
+def test_make_zarr_edge_shapes_and_whole_matrix(tmp_path, name, shape, chunks, kw):
+    out = tmp_path / "e.zarr"
+    io.make_zarr(name, shape, out, chunks=chunks, **kw)
+    same_bits(read(out), getattr(fi, name)(shape, **kw))
