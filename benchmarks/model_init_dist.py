@@ -53,28 +53,7 @@ def config(scale, layers):
     return {"layers": layers, "hidden": r64(BASE["hidden"]), "mlp": r64(BASE["mlp"]), "vocab": r64(BASE["vocab"])}
 
 
-def build(cfg):
-    """Llama-shaped, torch's own layers (the same model as benchmarks/model_init.py)."""
-    import torch.nn as nn
-
-    class Block(nn.Module):
-        def __init__(self, h, f):
-            super().__init__()
-            self.attn_norm = nn.RMSNorm(h)
-            self.q, self.k, self.v, self.o = (nn.Linear(h, h, bias=False) for _ in range(4))
-            self.mlp_norm = nn.RMSNorm(h)
-            self.gate, self.up = nn.Linear(h, f, bias=False), nn.Linear(h, f, bias=False)
-            self.down = nn.Linear(f, h, bias=False)
-
-    class Llama(nn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.embed = nn.Embedding(c["vocab"], c["hidden"])
-            self.layers = nn.ModuleList(Block(c["hidden"], c["mlp"]) for _ in range(c["layers"]))
-            self.norm = nn.RMSNorm(c["hidden"])
-            self.lm_head = nn.Linear(c["hidden"], c["vocab"], bias=False)
-
-    return Llama(cfg)
+from model_init import build  # noqa: E402  (the same Llama-shaped model; this script's folder is on sys.path)
 
 
 def n_params(cfg):
