@@ -206,6 +206,10 @@ def test_to_zarr_threads(tmp_path):
     z = zarr.open_array(str(tmp_path / "w.zarr"), mode="r")
     assert z.chunks == (16, 24)
     same_bits(z[...], fi.he_normal((64, 48), seed=4))
+    # Dask fuses our blocks with its store: one task makes a block and writes it
+    import dask
+    (stored,) = dask.optimize(x.to_zarr(str(tmp_path / "v.zarr"), compressors=None, compute=False))
+    assert len(dict(stored.__dask_graph__())) == x.npartitions == 8
 
 
 def test_make_zarr_command_threads(tmp_path, capsys):
