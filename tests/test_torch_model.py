@@ -241,6 +241,16 @@ def test_16_bit_and_float64_models_hold_the_allocating_bits():
                                   fastinit.kaiming_uniform((6, 10), a=SQRT5, dtype="float64", seed=2, stream="weight"))
 
 
+def test_layouts_and_autograd_state_are_kept():
+    conv = nn.Conv2d(4, 6, 3).to(memory_format=torch.channels_last)  # a strided weight: torch fills it logically
+    w = conv.weight
+    ft.reset_parameters(conv, seed=8)
+    assert conv.weight is w and w.is_contiguous(memory_format=torch.channels_last)
+    assert w.requires_grad and w.is_leaf and w.grad_fn is None
+    np.testing.assert_array_equal(w.detach().contiguous().numpy(),
+                                  fastinit.kaiming_uniform((6, 4, 3, 3), a=SQRT5, seed=8, stream="weight"))
+
+
 def test_order_parent_after_children():
     mha = nn.MultiheadAttention(8, 2)
     ft.reset_parameters(mha, seed=1)

@@ -38,10 +38,13 @@ def full(fn, args, kwargs, shape=G, dtype=torch.float32, stream="blk.0.w"):
     return fn(t, *args, seed=SEED, stream=stream, **kwargs)
 
 
+_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
 def bits(t):
+    """The tensor's bits as integers (so -0.0 != 0.0 and NaN payloads count)."""
     t = t.detach().contiguous()
-    return t.view(torch.int16) if t.element_size() == 2 else t.view(torch.int32 if t.element_size() == 4
-                                                                      else torch.int64)
+    return t.view(_INT[t.element_size()])
 
 
 def assert_bits(a, b):
