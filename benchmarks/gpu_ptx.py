@@ -254,6 +254,41 @@ def loops(items):
     return found
 
 
+def _slow_path(region):
+    """Whether the instructions a branch skips are an out-of-line slow path of
+    ``div.rn``/``sqrt.rn``/``rcp.rn``: a ``*_slowpath`` call and no global memory access."""
+    ops = [v for k, v in region if k == "insn"]
+    return (any(v[1].startswith("CALL") and "slowpath" in v[2] for v in ops)
+            and not any(v[1].startswith(("LDG", "STG")) for v in ops))
+
+
+def path_ops(items, span):
+    """Opcodes on the fall-through path of a loop (the vector path of the activation
+    kernels: their scalar path is a forward branch away): from the loop's label, falling
+    through predicated branches except those over a slow path, following unconditional
+    ones, to the back-edge (excluded, as are NOPs)."""
+    s, e = span
+    where = {v: i for i, (k, v) in enumerate(items) if k == "label"}
+    ops, i, seen = [], s + 1, 0
+    while i < e and seen < 100000:
+        seen += 1
+        k, v = items[i]
+        if k == "insn" and v[1] != "NOP":
+            t = _TARGET.search(v[2]) if v[1].startswith("BRA") else None
+            j = where.get(t.group(1), -1) if t else -1
+            if t and j == s:
+                break  # the back-edge
+            ops.append(v[1])
+            if t and not v[0] and j > i:
+                i = j  # an unconditional forward branch: follow it
+                continue
+            if t and v[0] and i < j <= e and _slow_path(items[i + 1:j]):
+                i = j
+                continue
+        i += 1
+    return ops
+
+
 def loop_ops(items, span):
     """Opcodes of a loop body on its common path: without the back-edge branch, NOPs,
     and the out-of-line slow paths of ``div.rn``/``sqrt.rn`` (a block that a predicated
@@ -268,8 +303,7 @@ def loop_ops(items, span):
             ops.append(v[1])
             t = _TARGET.search(v[2]) if v[1].startswith("BRA") and v[0] else None
             j = where.get(t.group(1), -1) if t else -1
-            if i < j <= e and any(kk == "insn" and vv[1].startswith("CALL") and "slowpath" in vv[2]
-                                  for kk, vv in items[i + 1:j]):
+            if i < j <= e and _slow_path(items[i + 1:j]):
                 i = j
                 continue
         i += 1
@@ -369,6 +403,44 @@ def fill_rows(sass, which=None):
     return rows
 
 
+def act_row(label, text, regs):
+    """A row of an activation kernel: the fall-through (vector) path of its loop that
+    loads with ``LDG.E.128``/``LDG.E.64`` (``path_ops``): 4 elements per iteration."""
+    items = parse_sass(text)
+    best = None
+    for span in loops(items):
+        s, e = span
+        body = [v for k, v in items[s + 1:e] if k == "insn"]
+        if any(not v[0] and v[1].startswith("LDG") and v[1].split(".")[-1] in ("128", "64") for v in body):
+            ops = path_ops(items, span)
+            if best is None or len(body) > best[0]:
+                best = (len(body), ops)
+    ops = best[1] if best else None
+    counts = {c: 0 for c in CLASS_NAMES}
+    for op in ops or ():
+        counts[instruction_class(op)] += 1
+    return {"kernel": label, "per_block": len(ops) if ops is not None else None, "registers": regs,
+            "classes": counts, "target": None}
+
+
+def act_rows(sass):
+    """Rows of the activation kernels (one input, not gated): relu, silu, gelu, gelu_tanh
+    x float32/bfloat16 x forward/fused (forward + backward); per 4 elements."""
+    from numba import types
+
+    from fastinit import activations as A
+    from fastinit import distributions as D
+    from fastinit.gpu import elementwise as ge
+    prm4 = types.UniTuple(types.float64, 4)
+    rows = []
+    for name, code in (("relu", A._RELU), ("silu", A._SILU), ("gelu", A._GELU), ("gelu_tanh", A._GELU_TANH)):
+        for kind, st, kname in ((D.KIND_F32, types.float32, "float32"), (D.KIND_BF16, types.uint16, "bfloat16")):
+            for mode, mname in ((0, "forward"), (2, "fused")):
+                text, regs = sass.compile(ge._kernel(code, mode, kind, False), (st[::1],) * 4 + (types.int64, prm4))
+                rows.append(act_row(f"act {name} {mname} {kname}", text, regs))
+    return rows
+
+
 def format_rows(rows):
     head = "| kernel | SASS per block | registers | " + " | ".join(CLASS_NAMES) + " | target (SASS, registers) |"
     lines = [head, "|---|" + "---:|" * (len(CLASS_NAMES) + 3)]
@@ -400,7 +472,9 @@ def sass_main(args, cc):
     import json
     t0 = time.perf_counter()
     sass = Sass(cc)
-    rows = fill_rows(sass, set(args.only) if args.only else None)
+    rows = [] if args.acts_only else fill_rows(sass, set(args.only) if args.only else None)
+    if args.acts or args.acts_only:
+        rows += act_rows(sass)
     print(format_rows(rows))
     print(f"sm_{cc[0]}{cc[1]}, {time.perf_counter() - t0:.0f} s")
     if args.json:
@@ -418,6 +492,8 @@ def main(argv=None):
     ap.add_argument("--ptx", action="store_true", help="the PTX survey of every kernel instead of the SASS table")
     ap.add_argument("--check", action="store_true", help="exit 1 when a fill fast path exceeds its target")
     ap.add_argument("--json", help="write the SASS rows to this file")
+    ap.add_argument("--acts", action="store_true", help="also the activation kernels (per 4 elements)")
+    ap.add_argument("--acts-only", action="store_true", help="only the activation kernels")
     ap.add_argument("--only", nargs="*", help="fill rows to compile, e.g. 'uniform float32'")
     args = ap.parse_args(argv)
     cc = tuple(int(v) for v in args.cc.split("."))

@@ -172,3 +172,29 @@ def test_bf16_integer_rounding_is_ieee_nearest_even():
     # the emulation is not the integer form under another name: round-half-up differs on ties
     tie = np.array([0x3F808000], np.uint32)  # 1.00390625: halfway, lower is even
     assert b.nearest_even(tie)[0] == 0x3F80 and ((tie + np.uint32(0x8000)) >> np.uint32(16))[0] == 0x3F81
+
+
+# ------------------------------------------------ the grid: one wave of resident blocks
+def test_resident_blocks_follow_the_register_file():
+    from fastinit.gpu import runtime
+    # H100/H200: 2048 threads, 65536 registers per SM; 256-thread blocks; 8-register granularity
+    assert [runtime.resident_blocks(r) for r in (16, 32, 33, 40, 46, 54, 60, 64, 128, 255)] == \
+        [8, 8, 6, 6, 5, 4, 4, 4, 2, 1]
+    assert runtime.resident_blocks(32, threads=128) == 16
+    assert runtime.resident_blocks(32, threads=128, threads_per_sm=1536) == 12
+
+
+def test_grid_is_one_wave_of_resident_blocks(monkeypatch):
+    from fastinit.gpu import runtime
+    dev = SimpleNamespace(id=7, MULTIPROCESSOR_COUNT=132, MAX_THREADS_PER_MULTIPROCESSOR=2048,
+                          MAX_REGISTERS_PER_MULTIPROCESSOR=65536)
+    c = SimpleNamespace(get_current_device=lambda: dev)
+    monkeypatch.setattr(runtime, "_SM", {})
+    assert runtime._grid_blocks(c, SimpleNamespace(regs_per_thread=54)) == 132 * 4
+    assert runtime._grid_blocks(c, SimpleNamespace(regs_per_thread=40)) == 132 * 6
+
+    class NoRegs:
+        @property
+        def regs_per_thread(self):
+            raise AttributeError("no driver attributes")
+    assert runtime._grid_blocks(c, NoRegs()) == 132 * runtime.BLOCKS_PER_SM  # the fixed grid as before
