@@ -99,16 +99,21 @@ def _fast_kernel(dist, kind):
         pack, store2 = rt.bf16_packed, rt.store2x32
 
         @njit(inline="always")
-        def store_block(out, i, b, k0, k1, s0, s1, prm):
+        def packed(b, k0, k1, s0, s1, prm):
             x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
             a0, a1 = pair32(np.uint32(x0), np.uint32(x1), prm)
             a2, a3 = pair32(np.uint32(x2), np.uint32(x3), prm)
-            store2(out, i, pack(a0, a1), pack(a2, a3))
+            return pack(a0, a1), pack(a2, a3)
+
+        def store_block(out, i, b, k0, k1, s0, s1, prm):
+            w0, w1 = packed(b, k0, k1, s0, s1, prm)
+            store2(out, i, w0, w1)
     else:
-        @njit(inline="always")
         def store_block(out, i, b, k0, k1, s0, s1, prm):
             v0, v1, v2, v3 = block(b, k0, k1, s0, s1, prm)
             store4(out, i, v0, v1, v2, v3)
+    if not rt.SIM:  # the simulator's kernels are Python: its arrays cannot enter an @njit function
+        store_block = njit(inline="always")(store_block)
 
     def fill_fast(out, cols, base, k0, k1, s0, s1, prm):
         t = I64(cuda.grid(1))
