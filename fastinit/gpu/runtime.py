@@ -391,6 +391,17 @@ def _bf16_packed_sim():
     return bf16_packed
 
 
+def _bf16_packed_any_sim():
+    from numba import njit
+
+    from .._fmath import f32_to_bf16_bits_any
+
+    @njit(inline="always")
+    def bf16_packed_any(a, b):
+        return np.uint32(f32_to_bf16_bits_any(a)) | (np.uint32(f32_to_bf16_bits_any(b)) << np.uint32(16))
+    return bf16_packed_any
+
+
 def _bf16_pair_sim():
     from numba import njit
 
@@ -406,9 +417,13 @@ if SIM:
     load4, store4, aligned = _load4_sim, _store4_sim, _aligned_sim
     # the simulator runs the kernels' callees compiled for the CPU: the CPU's rounding
     bf16_pair, bf16_packed, store2x32 = _bf16_pair_sim(), _bf16_packed_sim(), _store2x32_sim
+    bf16_packed_any = _bf16_packed_any_sim()
 else:
     load4, store4, aligned = _load4_cuda, _store4_cuda, _aligned_cuda
     bf16_pair, bf16_packed, store2x32 = _bf16_pair_cuda, _bf16_packed_cuda, _store2x32_cuda
+    #: for any input (the activations): cvt.rn keeps +-inf and makes every NaN the canonical
+    #: NaN 0x7FFF, where the CPU keeps a NaN's sign (NaN payloads are not promised: README)
+    bf16_packed_any = _bf16_packed_cuda
 
 
 def device_address(arr):
@@ -426,4 +441,4 @@ def vector_alignment(dtype):
 
 
 __all__ = ["SIM", "INSTALL_HINT", "cuda", "probe", "jit", "launch", "as_device_array", "to_device",
-           "load4", "store4", "aligned", "bf16_pair", "bf16_packed", "store2x32", "device_address", "vector_alignment"]
+           "load4", "store4", "aligned", "bf16_pair", "bf16_packed", "bf16_packed_any", "store2x32", "device_address", "vector_alignment"]
