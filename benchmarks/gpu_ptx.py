@@ -4,16 +4,17 @@ the PTX survey of every kernel (``--ptx``).
 SASS table (the default, and ``tests/test_sass.py``)
 ----------------------------------------------------
 For each fill kernel's fast path (one unsharded, 16-byte aligned tensor: the loop that
-computes one Philox block and makes one vector store per iteration), the SASS instructions of the loop body (static count from the
-loop's label to its back-edge branch, the branch and NOPs excluded; out-of-line slow paths
-of ``div.rn``/``sqrt.rn``, the blocks their guards skip, not counted), by class,
-and the kernel's registers (``cuobjdump -res-usage``). Needs numba-cuda, libNVVM and
-nvJitLink (the ``cuda`` extra's wheels) plus ``nvdisasm`` and ``cuobjdump``
-(``pip install nvidia-cuda-nvdisasm nvidia-cuda-cuobjdump``, ~5 MB); no GPU, no driver.
-``--check`` exits 1 when a fill kernel exceeds its target in ``FILL_TARGETS``;
-``--json PATH`` writes the rows.
+computes one Philox block and makes one vector store per iteration), the SASS instructions
+of the loop body per block: a static count from the loop's label to its back-edge branch,
+the branch and NOPs excluded, and the out-of-line slow paths of ``div.rn``/``sqrt.rn``
+(the blocks their guards skip) not counted; by class, with the kernel's registers
+(``cuobjdump -res-usage``). ``--acts``: the activation kernels' vector path, per 4
+elements. Needs numba-cuda, libNVVM and nvJitLink (the ``cuda`` extra's wheels) plus
+``nvdisasm`` and ``cuobjdump`` (``pip install nvidia-cuda-nvdisasm nvidia-cuda-cuobjdump``,
+~5 MB); no GPU, no driver. ``--check`` exits 1 when a fill kernel exceeds its target in
+``FILL_TARGETS`` (SASS per block, registers); ``--json PATH`` writes the rows.
 
-    python benchmarks/gpu_ptx.py [--cc 9.0] [--check] [--json rows.json] [--only 'uniform float32' ...]
+    python benchmarks/gpu_ptx.py [--cc 9.0] [--acts] [--check] [--json rows.json] [--only 'uniform float32' ...]
 
 PTX survey (``--ptx``)
 ----------------------

@@ -441,4 +441,5 @@ def vector_alignment(dtype):
 
 
 __all__ = ["SIM", "INSTALL_HINT", "cuda", "probe", "jit", "launch", "as_device_array", "to_device",
-           "load4", "store4", "aligned", "bf16_pair", "bf16_packed", "bf16_packed_any", "store2x32", "device_address", "vector_alignment"]
+           "load4", "store4", "aligned", "bf16_pair", "bf16_packed", "bf16_packed_any", "store2x32",
+           "device_address", "vector_alignment", "resident_blocks"]
