@@ -795,6 +795,19 @@ def _const_impl(x, v):
     return lambda x, v: np.float64(v)
 
 
+def by_type(x, v32, v64):
+    """``v32`` as a float32 constant when ``x`` is float32, else ``v64`` as float64:
+    a threshold that differs between the two precisions."""
+    raise NotImplementedError("only callable from jitted code")
+
+
+@overload(by_type)
+def _by_type_impl(x, v32, v64):
+    if x == types.float32:
+        return lambda x, v32, v64: np.float32(v32)
+    return lambda x, v32, v64: np.float64(v64)
+
+
 def _generic(name, f32_impl, f64_impl, doc):
     def stub(x):
         raise NotImplementedError("only callable from jitted code")
@@ -865,7 +878,10 @@ def _ndtr_parts64(x):
     # found with an FMA, is put back to first order: erfc(a + d) = erfc(a) -
     # d 2/sqrt(pi) exp(-a*a).
     a = -x * _RSQRT2_HI
-    d = fma(-x, _RSQRT2_HI, -a) - x * _RSQRT2_LO
+    # the correction is multiplied by exp(-a*a) = 0 past |x| = 40: clamping x there keeps
+    # every finite result and makes d finite at x = +-inf (fma(inf, c, -inf) is NaN)
+    xc = 40.0 if x > 40.0 else (-40.0 if x < -40.0 else x)
+    d = fma(-xc, _RSQRT2_HI, xc * _RSQRT2_HI) - xc * _RSQRT2_LO
     cdf = 0.5 * (math.erfc(a) - d * _TWO_RSQRTPI * math.exp(-a * a))
     return cdf, math.exp(-0.5 * x * x) * 0.3989422804014327
 

@@ -2,15 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import sys
-import tempfile
 
-import numpy as np
-
-_SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16"}
+from .io import make, make_zarr  # noqa: F401  (``cli.make`` predates fastinit.io; the command's writers)
 
 
 def _acts_arg(args, bench):
@@ -180,108 +174,6 @@ def _parse_params(items):
     return params
 
 
-def make(name, shape, path, dtype="float32", seed=0, stream=0, params=None, chunk_bytes=1 << 28,
-         progress=None):
-    """Write ``fastinit.<name>(shape, **params, dtype, seed, stream)`` to ``path``
-    (.npy or .safetensors), filled in row chunks of about ``chunk_bytes`` through
-    a memory map, atomically (temporary file + rename). Returns ``path``.
-
-    Chunks are shards along axis 0 (``global_shape``/``start``), so the file
-    holds exactly the values of the in-memory call.
-    """
-    import fastinit as fi
-    from .dispatch import resolve_dtype
-    params = dict(params or {})
-    fn_ = getattr(fi, f"{name}_", None)
-    if fn_ is None or name not in _MAKEABLE:
-        raise ValueError(f"unknown initializer {name!r}; choose one of {', '.join(sorted(_MAKEABLE))}")
-    dt = resolve_dtype(dtype)
-    shape = tuple(int(s) for s in shape)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".npy", ".safetensors"):
-        raise ValueError(f"output file must end in .npy or .safetensors, got {path!r}")
-    # validate every argument on a tiny shard before touching the disk
-    probe_shape = (min(1, shape[0]),) + shape[1:] if shape else ()
-    if name not in _WHOLE:
-        fn_(np.empty(probe_shape, dt), **params, seed=seed, stream=stream,
-            **({"global_shape": shape, "start": (0,) * len(shape)} if name in _RANDOM else {}))
-    nbytes = math.prod(shape) * dt.itemsize
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastinit-", suffix=ext, dir=directory)
-    try:
-        if ext == ".npy":
-            header = _npy_header(dt, shape)
-        else:
-            meta = {"weight": {"dtype": _SAFETENSORS_DTYPES[dt.name], "shape": list(shape),
-                               "data_offsets": [0, nbytes]},
-                    "__metadata__": {"fastinit": json.dumps({"name": name, "seed": seed, "stream": stream,
-                                                             "params": params})}}
-            blob = json.dumps(meta, separators=(",", ":")).encode()
-            blob += b" " * (-len(blob) % 8)
-            header = len(blob).to_bytes(8, "little") + blob
-        total = len(header) + nbytes
-        try:
-            os.posix_fallocate(fd, 0, total)  # a full disk fails here, before any data is written
-        except OSError as e:
-            raise OSError(e.errno, f"cannot reserve {total:,} bytes for {path}: {e.strerror}") from None
-        os.write(fd, header)
-        if nbytes:
-            mm = np.memmap(tmp, dtype=dt, mode="r+", offset=len(header), shape=shape)
-            _fill_chunks(name, fn_, mm, shape, params, seed, stream, chunk_bytes, progress)
-            mm.flush()
-            del mm
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.replace(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-_RANDOM = {"uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
-           "kaiming_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-           "lecun_uniform", "lecun_normal", "variance_scaling", "orthogonal", "sparse"}
-_WHOLE = {"orthogonal", "sparse", "eye", "dirac"}  # need the whole tensor at once
-_MAKEABLE = _RANDOM | {"constant", "ones", "zeros", "eye", "dirac"}
-
-
-def _npy_header(dt, shape):
-    from numpy.lib import format as npformat
-    import io
-    buf = io.BytesIO()
-    descr = npformat.dtype_to_descr(dt) if dt.name != "bfloat16" else "<V2"
-    if dt.name == "bfloat16":
-        raise ValueError(".npy cannot describe bfloat16; write .safetensors for bfloat16")
-    npformat.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
-    return buf.getvalue()
-
-
-def _fill_chunks(name, fn_, mm, shape, params, seed, stream, chunk_bytes, progress):
-    if name in _WHOLE or len(shape) == 0:
-        kw = {"seed": seed, "stream": stream} if name in _RANDOM else {}
-        fn_(mm, **params, **kw)
-        if progress:
-            progress(1, 1)
-        return
-    row_bytes = max(1, mm.nbytes // max(shape[0], 1))
-    step = max(1, chunk_bytes // row_bytes)
-    kw = {"seed": seed, "stream": stream} if name in _RANDOM else {}
-    for r0 in range(0, shape[0], step):
-        r1 = min(shape[0], r0 + step)
-        shard = mm[r0:r1]
-        if name in _RANDOM:
-            fn_(shard, **params, **kw, global_shape=shape, start=(r0,) + (0,) * (len(shape) - 1))
-        else:
-            fn_(shard, **params)
-        if progress:
-            progress(r1, shape[0])
-
-
 def _cmd_make(args):
     shape = _parse_shape(args.shape)
     stream = int(args.stream) if args.stream.isdigit() else args.stream
@@ -293,12 +185,56 @@ def _cmd_make(args):
             print(f"\r[{'#' * k}{'.' * (w - k)}] {done}/{total} rows", end="" if done < total else "\n",
                   file=sys.stderr, flush=True)
 
+    if args.output.rstrip("/\\").lower().endswith(".zarr"):
+        return _cmd_make_zarr(args, shape, stream)
+    zarr_only = [f for f, v in (("--chunks", args.chunks), ("--workers", args.workers),
+                                ("--scheduler", args.scheduler), ("--resume", args.resume)) if v]
+    if zarr_only:
+        print(f"fastinit make: {', '.join(zarr_only)} apply to Zarr stores (-o DIR.zarr), not to {args.output}",
+              file=sys.stderr)
+        return 2
     try:
         make(args.name, shape, args.output, dtype=args.dtype, seed=args.seed, stream=stream,
              params=_parse_params(args.param), progress=bar)
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"fastinit make: {e}", file=sys.stderr)
         return 2
+    print(args.output)
+    return 0
+
+
+def _parse_chunks(text):
+    """``--chunks``: comma-separated ints (-1: the whole axis), or a string Dask reads
+    ("auto", a byte size such as "256MiB")."""
+    if text is None:
+        return "auto"
+    t = text.strip()
+    parts = t.replace("x", ",").split(",")
+    if all(p.strip().lstrip("-").isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    return t
+
+
+def _cmd_make_zarr(args, shape, stream):
+    """``fastinit make ... -o DIR.zarr``: a Zarr v3 store written through Dask."""
+    try:
+        r = make_zarr(args.name, shape, args.output, dtype=args.dtype, seed=args.seed, stream=stream,
+                      params=_parse_params(args.param), chunks=_parse_chunks(args.chunks), workers=args.workers,
+                      scheduler=args.scheduler, resume=args.resume, overwrite=args.overwrite,
+                      progress=sys.stderr.isatty() or args.progress)
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        print(f"fastinit make: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # failed midway: the partial store is kept for --resume
+        print(f"fastinit make: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fastinit make: interrupted; the chunks written so far are kept: run again with --resume",
+              file=sys.stderr)
+        return 130
+    if r["skipped"]:
+        print(f"fastinit make: {r['skipped']} of {r['chunks']} chunks were already complete, wrote {r['written']}",
+              file=sys.stderr)
     print(args.output)
     return 0
 
@@ -320,7 +256,7 @@ def main(argv=None):
     b.set_defaults(fn=_cmd_bench)
     i = sub.add_parser("info", help="versions, threads, SIMD level, GPU")
     i.set_defaults(fn=_cmd_info)
-    m = sub.add_parser("make", help="write an initialized tensor to .npy or .safetensors")
+    m = sub.add_parser("make", help="write an initialized tensor to .npy, .safetensors or a Zarr store")
     m.add_argument("name", help="initializer, e.g. normal, kaiming_uniform, trunc_normal")
     m.add_argument("--shape", required=True, help="e.g. 65536,65536")
     m.add_argument("--dtype", default="float32", help="float32, float64, float16, bfloat16 (bf16)")
@@ -328,9 +264,23 @@ def main(argv=None):
     m.add_argument("--stream", default="0", help="int or name")
     m.add_argument("--param", "-p", action="append", metavar="KEY=VALUE",
                    help="initializer argument, e.g. -p std=0.02 -p mode=fan_out (repeatable)")
-    m.add_argument("-o", "--output", required=True, help="FILE.npy or FILE.safetensors")
+    m.add_argument("-o", "--output", required=True,
+                   help="FILE.npy, FILE.safetensors, or DIR.zarr (a Zarr v3 store written through Dask)")
     m.add_argument("--progress", action="store_true", help="progress bar even when not a terminal")
+    m.add_argument("--chunks", help="Zarr: chunk shape, e.g. 8192,8192 (-1: the whole axis), or a size like 256MiB "
+                                    "(default auto: Dask's array.chunk-size, 128 MiB)")
+    where = m.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="Zarr: write on a new Dask LocalCluster of N worker processes (default: Dask's threads)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="Zarr: write on a running Dask cluster (tcp://host:8786) whose workers see the output path")
+    m.add_argument("--resume", action="store_true",
+                   help="Zarr: finish an interrupted run, writing only the chunks it had not completed")
+    m.add_argument("--overwrite", action="store_true",
+                   help="Zarr: replace an existing store (kept until the new one is complete)")
     m.set_defaults(fn=_cmd_make)
+    from .probe import add_parser as _add_probe  # fastinit probe: signal propagation (fastinit/probe.py)
+    _add_probe(sub)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -9,17 +9,21 @@ from __future__ import annotations
 import math
 import numbers
 
+from ._checks import finite
+
 __all__ = ["compute_fans", "calculate_gain", "TORCH_AXES", "KERAS_AXES"]
 
-TORCH_AXES = (1, 0)   # (in_axis, out_axis) of torch's (out, in, *kernel)
-KERAS_AXES = (-2, -1)  # (in_axis, out_axis) of Keras/JAX (*kernel, in, out)
+#: ``(in_axis, out_axis)`` of torch's ``(out, in, *kernel)``: the torch-named initializers
+TORCH_AXES = (1, 0)
+#: ``(in_axis, out_axis)`` of Keras/JAX ``(*kernel, in, out)``: ``compute_fans`` and variance scaling
+KERAS_AXES = (-2, -1)
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
            "conv_transpose2d", "conv_transpose3d", "sigmoid")
 NONLINEARITIES = _LINEAR + ("tanh", "relu", "leaky_relu", "selu")
 
 
-def compute_fans(shape, in_axis=-2, out_axis=-1):
+def compute_fans(shape, in_axis=KERAS_AXES[0], out_axis=KERAS_AXES[1]):
     """Return ``(fan_in, fan_out)`` of a tensor of ``shape``.
 
     ``fan_in = shape[in_axis] * receptive``, ``fan_out = shape[out_axis] * receptive``
@@ -64,12 +68,7 @@ def calculate_gain(nonlinearity, param=None):
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
-        if param is None:
-            slope = 0.01
-        elif not isinstance(param, bool) and isinstance(param, numbers.Real) and math.isfinite(param):
-            slope = float(param)
-        else:
-            raise ValueError(f"negative_slope (param) must be a finite number, got {param!r}")
+        slope = 0.01 if param is None else finite(param, "negative_slope (param)")
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4

@@ -22,17 +22,22 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import sys
 import threading
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _fmath
 from . import distributions as D
+from ._checks import finite as _finite
+from ._checks import one_of, positive as _positive
 from ._stream import check_offset, check_seed, key_words, stream_id
 from .cpu import fill as _cpu
 from .dispatch import (as_target, check_device, cupy_module, empty, fill_kernels, gpu_view, resolve_dtype,
                        storage_scalar)
-from .fans import TORCH_AXES, calculate_gain, compute_fans
+from .fans import KERAS_AXES, TORCH_AXES, calculate_gain, compute_fans
 
 __all__ = [
     "manual_seed", "initial_seed", "random_bits",
@@ -72,7 +77,50 @@ def initial_seed():
     return _gen["seed"]
 
 
-def _words(seed, stream):
+def seed_from_generator(generator):
+    """The fastinit seed a ``torch.Generator`` stands for: one integer in [0, 2**63 - 1)
+    drawn from it, ``int(torch.randint(0, 2**63 - 1, (), generator=generator, dtype=torch.int64))``
+    (on the generator's device), which advances it like any torch random call.
+
+    Every random initializer's ``generator=`` argument uses this as its ``seed`` (its
+    ``stream`` stays as given, 0 by default): so torch code that passes a seeded generator to
+    ``nn.init`` functions gets reproducible values, and successive calls differ as the
+    generator advances. Raises ``TypeError`` for anything but a ``torch.Generator``.
+    """
+    torch = _torch_of(generator)
+    return int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device,
+                             dtype=torch.int64))
+
+
+def _torch_of(generator):
+    """torch, if ``generator`` is a ``torch.Generator``; else ``TypeError``. Imports nothing:
+    a ``torch.Generator`` exists only once torch is imported."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return torch
+
+
+class _Draw(NamedTuple):
+    """The keyword-only arguments every random initializer takes: where its values come from."""
+    seed: object = None
+    stream: object = None
+    global_shape: object = None
+    start: object = None
+    generator: object = None
+
+
+def _words(draw):
+    """Philox key and stream words of a call (a ``_Draw``); the default generator's when its
+    seed is None. Checks everything before drawing from a ``generator`` (a bad call leaves it
+    as it was)."""
+    seed, stream, generator = draw.seed, draw.stream, draw.generator
+    if generator is not None:
+        if seed is not None:
+            raise TypeError("pass seed= or generator= (which draws the seed), not both")
+        _torch_of(generator)
+        stream = stream_id(0 if stream is None else stream)
+        return key_words(seed_from_generator(generator), stream)
     if seed is None:
         with _gen_lock:
             seed = _gen["seed"]
@@ -96,7 +144,10 @@ global_shape : tuple of int, optional
     Shape of the full (logical) tensor when ``tensor`` is a shard of it; fans
     are computed from it.
 start : tuple of int, optional
-    Index, on each axis of ``global_shape``, of the shard's first element."""
+    Index, on each axis of ``global_shape``, of the shard's first element.
+generator : torch.Generator, optional
+    torch's ``generator=``: the seed is one draw from it (``seed_from_generator``; it advances
+    like any torch random call), the stream ``stream`` or 0. Not together with ``seed``."""
 _TAIL_DOC = """
 Returns
 -------
@@ -112,7 +163,7 @@ Notes
 -----
 Reproducible: each value is a function of ``(seed, stream, logical index)`` only
 (``fastinit._stream``): the same bits for any thread count, tiling, sharding or device
-(float64 normal and truncated normal on a GPU: within 2 ulp, libdevice vs libm)."""
+(float64 normal and truncated normal on a GPU: within 4 ulp, libdevice vs libm; tests/test_gpu.py)."""
 
 
 def _numpydoc(random=True, **params):
@@ -200,24 +251,19 @@ def _runs(shape, gshape, start):
     return rows, cols, starts
 
 
-def _fill(tensor, dist, prm, seed, stream, global_shape, start, name="tensor"):
-    arr, kind = as_target(tensor, name)
-    shape = arr.shape
-    gshape, st = _region(shape, global_shape, start)
-    words = _words(seed, stream)
+def _fill(tensor, dist, prm, draw, target=None):
+    """Fill ``tensor`` (its kernel view and kind ``target``, from ``as_target``, when the caller
+    has it already) with sampler ``dist`` and parameters ``prm``; returns ``tensor``."""
+    arr, kind = as_target(tensor) if target is None else target
+    gshape, st = _region(arr.shape, draw.global_shape, draw.start)
+    words = _words(draw)
     if arr.size == 0:
         return tensor
     if dist in (D.TRUNC_NORMAL, D.TRUNC_NORMAL_CENTRAL) and kind == D.KIND_F64:
         dist = D.TRUNC_NORMAL_WIDE  # same float64 math; one compiled kernel fewer
-    rows, cols, starts = _runs(shape, gshape, st)
+    rows, cols, starts = _runs(arr.shape, gshape, st)
     fill_kernels(arr).fill(arr.reshape(rows, cols), starts, words, prm, dist, kind)
     return tensor
-
-
-def _fan_shape(tensor, global_shape):
-    """Shape the fans come from; checks ``tensor`` first so a bad output gets its own error."""
-    arr, _ = as_target(tensor)
-    return _check_shape(global_shape, "global_shape") if global_shape is not None else arr.shape
 
 
 # ------------------------------------------------------------------ raw bits
@@ -251,7 +297,7 @@ def random_bits(shape, *, seed, stream=0, offset=0, device=None):
 
 # ------------------------------------------------------------------ base distributions
 @_numpydoc(a="float\n    Lower bound (finite).", b="float\n    Upper bound (finite, > a).")
-def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None, start=None, generator=None):
     """Fill ``tensor`` with U(a, b): ``a + (b - a) * u``, ``u = (x >> 8) 2**-24``
     (float64: ``u = x 2**-32``) from raw word ``x`` of each element.
 
@@ -261,11 +307,12 @@ def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None,
     a, b = _finite(a, "a"), _finite(b, "b")
     if not a < b:
         raise ValueError(f"uniform_ needs a < b, got a={a}, b={b}")
-    return _fill(tensor, D.UNIFORM, (a, b - a), seed, stream, global_shape, start)
+    return _fill(tensor, D.UNIFORM, (a, b - a), _Draw(seed, stream, global_shape, start, generator))
 
 
 @_numpydoc(mean="float\n    Mean (finite).", std="float\n    Standard deviation (finite, > 0).")
-def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=None, global_shape=None, start=None,
+            generator=None):
     """Fill ``tensor`` with N(mean, std**2).
 
     float32 (and float16/bfloat16, rounded from it): Box-Muller on the word pair
@@ -279,7 +326,7 @@ def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=None, global_shape=N
     torch equivalent: ``torch.nn.init.normal_(tensor, mean, std)``.
     """
     mean, std = _finite(mean, "mean"), _positive(std, "std")
-    return _fill(tensor, D.NORMAL, (mean, std), seed, stream, global_shape, start)
+    return _fill(tensor, D.NORMAL, (mean, std), _Draw(seed, stream, global_shape, start, generator))
 
 
 def _phi_tails(z):
@@ -343,9 +390,20 @@ def _central32(pa, qa, d):
     return t_min > math.exp(-_fmath.NDTRI_W_SPLIT) * (1 + 1e-4)
 
 
-@_numpydoc(mean="float", std="float\n    > 0.", a="float\n    Absolute lower bound (may be -inf).", b="float\n    Absolute upper bound (> a, may be inf).")
+def _trunc(mean, std, a, b):
+    """Checked arguments of a truncated normal -> (kernel parameters, sampler code)."""
+    mean, std = _finite(mean, "mean"), _positive(std, "std")
+    a = float(a) if a == -math.inf else _finite(a, "a")
+    b = float(b) if b == math.inf else _finite(b, "b")
+    if not a < b:
+        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    return _trunc_params(mean, std, a, b)
+
+
+@_numpydoc(mean="float", std="float\n    > 0.", a="float\n    Absolute lower bound (may be -inf).",
+           b="float\n    Absolute upper bound (> a, may be inf).")
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream=None,
-                  global_shape=None, start=None):
+                  global_shape=None, start=None, generator=None):
     """Fill ``tensor`` with N(mean, std**2) truncated to [a, b] (absolute bounds, as torch).
 
     Inverse CDF with a fixed cost per element and no rejection:
@@ -358,13 +416,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
 
     torch equivalent: ``torch.nn.init.trunc_normal_(tensor, mean, std, a, b)``.
     """
-    mean, std = _finite(mean, "mean"), _positive(std, "std")
-    a = float(a) if a == -math.inf else _finite(a, "a")
-    b = float(b) if b == math.inf else _finite(b, "b")
-    if not a < b:
-        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
-    prm, dist = _trunc_params(mean, std, a, b)
-    return _fill(tensor, dist, prm, seed, stream, global_shape, start)
+    prm, dist = _trunc(mean, std, a, b)
+    return _fill(tensor, dist, prm, _Draw(seed, stream, global_shape, start, generator))
 
 
 # ------------------------------------------------------------------ deterministic fills
@@ -457,81 +510,114 @@ def dirac_(tensor, groups=1):
     return tensor
 
 
-# ------------------------------------------------------------------ torch's fan-based initializers
-@_numpydoc(gain="float\n    Scaling factor (``calculate_gain``).")
-def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+# ------------------------------------------------------------------ fan-based initializers
+def _fans(arr, global_shape, axes):
+    """``(fan_in, fan_out)`` of the logical tensor: ``global_shape`` when given, else the view's
+    shape, with ``axes = (in_axis, out_axis)``."""
+    shape = arr.shape if global_shape is None else _check_shape(global_shape, "global_shape")
+    return compute_fans(shape, *axes)
+
+
+def _fan_fill(tensor, draw, dist, scale_of, axes=TORCH_AXES, empty_warns=False):
+    """The fan-based families, after their own argument checks: one kernel view, the fans,
+    ``s = scale_of(fan_in, fan_out)``, then U(-s, s) (``UNIFORM``), N(0, s**2) (``NORMAL``) or
+    N(0, s**2) truncated to [-2 s, 2 s] (``TRUNC_NORMAL``).
+
+    ``empty_warns``: torch's kaiming_* warn "Initializing zero-element tensors is a no-op" and
+    return before computing fans; so do these (the seed/stream and shard are still checked and
+    the default generator's stream taken, as for any call). A zero ``s`` (gain 0) gives zeros
+    like torch, through U(0, 0)."""
+    target = as_target(tensor)
+    arr = target[0]
+    if empty_warns and 0 in arr.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+        return _fill(tensor, D.UNIFORM, (0.0, 0.0), draw, target)
+    s = scale_of(*_fans(arr, draw.global_shape, axes))
+    if dist == D.TRUNC_NORMAL:
+        prm, dist = _trunc(0.0, s, -2.0 * s, 2.0 * s)
+    elif s == 0:
+        prm, dist = (0.0, 0.0), D.UNIFORM
+    elif dist == D.UNIFORM:
+        a, b = _finite(-s, "a"), _finite(s, "b")  # a huge gain overflows to inf: an error, as uniform_'s
+        prm = (a, b - a)
+    else:
+        prm = (0.0, _positive(s, "std"))
+    return _fill(tensor, dist, prm, draw, target)
+
+
+def _xavier(gain):
+    """Checked gain -> ``scale_of(fan_in, fan_out)`` of torch's xavier std."""
+    gain = _finite(gain, "gain")
+    if gain < 0:  # torch fails too (uniform_ with from > to, normal_ with std < 0)
+        raise ValueError(f"gain must be >= 0, got {gain}")
+    return lambda fan_in, fan_out: gain * math.sqrt(2.0 / max(fan_in + fan_out, 1))
+
+
+_XAVIER_DOC = dict(gain="float\n    Scaling factor (``calculate_gain``).")
+
+
+@_numpydoc(**_XAVIER_DOC)
+def xavier_uniform_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None, generator=None):
     """Glorot uniform, torch layout ``(out, in, *k)``: U(-l, l), ``l = gain sqrt(6/(fan_in+fan_out))``.
 
     torch equivalent: ``torch.nn.init.xavier_uniform_(tensor, gain)``.
     """
-    std = _xavier_std(tensor, gain, global_shape)
-    return _fill_scaled(tensor, D.UNIFORM, math.sqrt(3.0) * std, seed, stream, global_shape, start)
+    std = _xavier(gain)
+    return _fan_fill(tensor, _Draw(seed, stream, global_shape, start, generator), D.UNIFORM,
+                     lambda fan_in, fan_out: math.sqrt(3.0) * std(fan_in, fan_out))
 
 
-def _xavier_std(tensor, gain, global_shape):
-    gain = _finite(gain, "gain")
-    if gain < 0:  # torch fails too (uniform_ with from > to, normal_ with std < 0)
-        raise ValueError(f"gain must be >= 0, got {gain}")
-    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
-    return gain * math.sqrt(2.0 / max(fan_in + fan_out, 1))
-
-
-def _fill_scaled(tensor, dist, scale, seed, stream, global_shape, start):
-    """U(-scale, scale) for UNIFORM, N(0, scale**2) for NORMAL (scale >= 0). A zero
-    scale (gain 0) gives zeros like torch, through U(0, 0), so the argument checks
-    and the default generator's stream still apply."""
-    if scale == 0:
-        return _fill(tensor, D.UNIFORM, (0.0, 0.0), seed, stream, global_shape, start)
-    kw = dict(seed=seed, stream=stream, global_shape=global_shape, start=start)
-    if dist == D.UNIFORM:
-        return uniform_(tensor, -scale, scale, **kw)
-    return normal_(tensor, 0.0, scale, **kw)
-
-
-@_numpydoc(gain="float\n    Scaling factor (``calculate_gain``).")
-def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+@_numpydoc(**_XAVIER_DOC)
+def xavier_normal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None, generator=None):
     """Glorot normal, torch layout: N(0, std**2), ``std = gain sqrt(2/(fan_in+fan_out))``.
 
     torch equivalent: ``torch.nn.init.xavier_normal_(tensor, gain)``.
     """
-    std = _xavier_std(tensor, gain, global_shape)
-    return _fill_scaled(tensor, D.NORMAL, std, seed, stream, global_shape, start)
+    return _fan_fill(tensor, _Draw(seed, stream, global_shape, start, generator), D.NORMAL, _xavier(gain))
 
 
 _KAIMING_MODES = ("fan_in", "fan_out")
 
 
-def _kaiming_std(tensor, a, mode, nonlinearity, global_shape):
-    if mode not in _KAIMING_MODES:
-        raise ValueError(f"mode must be one of {', '.join(_KAIMING_MODES)}; got {mode!r}")
+def _kaiming(a, mode, nonlinearity):
+    """Checked arguments -> ``scale_of(fan_in, fan_out)`` of torch's kaiming std."""
+    fan_out_mode = one_of(mode, "mode", _KAIMING_MODES) == "fan_out"
     gain = calculate_gain(nonlinearity, a)
-    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), *TORCH_AXES)
-    fan = fan_in if mode == "fan_in" else fan_out
-    return gain / math.sqrt(max(fan, 1))
+    return lambda fan_in, fan_out: gain / math.sqrt(max(fan_out if fan_out_mode else fan_in, 1))
 
 
-@_numpydoc(a="float\n    Negative slope of the leaky_relu that follows.", mode='{"fan_in", "fan_out"}', nonlinearity="str\n    See ``calculate_gain``.")
+_KAIMING_DOC = dict(a="float\n    Negative slope of the leaky_relu that follows.", mode='{"fan_in", "fan_out"}',
+                    nonlinearity="str\n    See ``calculate_gain``.")
+
+
+@_numpydoc(**_KAIMING_DOC)
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
-                     stream=None, global_shape=None, start=None):
+                     stream=None, global_shape=None, start=None, generator=None):
     """He uniform, torch layout: U(-bound, bound), ``bound = gain sqrt(3 / fan)``,
     ``gain = calculate_gain(nonlinearity, a)``.
 
     torch equivalent: ``torch.nn.init.kaiming_uniform_(tensor, a, mode, nonlinearity)``;
-    ``nn.Linear`` and ``nn.ConvNd`` use ``a=math.sqrt(5)``.
+    ``nn.Linear`` and ``nn.ConvNd`` use ``a=math.sqrt(5)``. A zero-element tensor is left as
+    it is with torch's ``UserWarning`` "Initializing zero-element tensors is a no-op" (before
+    fans are computed, so any shape).
     """
-    std = _kaiming_std(tensor, a, mode, nonlinearity, global_shape)
-    return _fill_scaled(tensor, D.UNIFORM, math.sqrt(3.0) * std, seed, stream, global_shape, start)
+    std = _kaiming(a, mode, nonlinearity)
+    return _fan_fill(tensor, _Draw(seed, stream, global_shape, start, generator), D.UNIFORM,
+                     lambda fan_in, fan_out: math.sqrt(3.0) * std(fan_in, fan_out), empty_warns=True)
 
 
-@_numpydoc(a="float\n    Negative slope of the leaky_relu that follows.", mode='{"fan_in", "fan_out"}', nonlinearity="str\n    See ``calculate_gain``.")
+@_numpydoc(**_KAIMING_DOC)
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None,
-                    stream=None, global_shape=None, start=None):
+                    stream=None, global_shape=None, start=None, generator=None):
     """He normal, torch layout: N(0, std**2), ``std = gain / sqrt(fan)``.
 
     torch equivalent: ``torch.nn.init.kaiming_normal_(tensor, a, mode, nonlinearity)``.
+    A zero-element tensor: as ``kaiming_uniform_``.
     """
-    std = _kaiming_std(tensor, a, mode, nonlinearity, global_shape)
-    return _fill_scaled(tensor, D.NORMAL, std, seed, stream, global_shape, start)
+    return _fan_fill(tensor, _Draw(seed, stream, global_shape, start, generator), D.NORMAL,
+                     _kaiming(a, mode, nonlinearity), empty_warns=True)
+
+
 
 
 # ------------------------------------------------------------------ variance scaling (JAX / Keras)
@@ -539,9 +625,12 @@ _VS_MODES = ("fan_in", "fan_out", "fan_avg")
 _VS_DISTS = ("truncated_normal", "normal", "uniform", "untruncated_normal")
 
 
-@_numpydoc(scale="float\n    > 0.", mode='{"fan_in", "fan_out", "fan_avg"}', distribution='{"truncated_normal", "normal", "untruncated_normal", "uniform"}', in_axis="int\n    Axis of the inputs (default -2, Keras/JAX layout).", out_axis="int\n    Axis of the outputs (default -1).")
-def variance_scaling_(tensor, scale, mode, distribution, *, in_axis=-2, out_axis=-1, seed=None,
-                      stream=None, global_shape=None, start=None):
+@_numpydoc(scale="float\n    > 0.", mode='{"fan_in", "fan_out", "fan_avg"}',
+           distribution='{"truncated_normal", "normal", "untruncated_normal", "uniform"}',
+           in_axis="int\n    Axis of the inputs (default -2, Keras/JAX layout).",
+           out_axis="int\n    Axis of the outputs (default -1).")
+def variance_scaling_(tensor, scale, mode, distribution, *, in_axis=KERAS_AXES[0], out_axis=KERAS_AXES[1],
+                      seed=None, stream=None, global_shape=None, start=None, generator=None):
     """Variance scaling with JAX's semantics (``jax.nn.initializers.variance_scaling``).
 
     ``variance = scale / n`` with ``n`` = fan_in, fan_out or their mean (``mode``),
@@ -553,30 +642,34 @@ def variance_scaling_(tensor, scale, mode, distribution, *, in_axis=-2, out_axis
       ``s = sqrt(variance) / 0.87962566103423978`` (so the variance is kept).
     """
     scale = _positive(scale, "scale")
-    if mode not in _VS_MODES:
-        raise ValueError(f"mode must be one of {', '.join(_VS_MODES)}; got {mode!r}")
-    if distribution not in _VS_DISTS:
-        raise ValueError(f"distribution must be one of {', '.join(_VS_DISTS)}; got {distribution!r}")
-    fan_in, fan_out = compute_fans(_fan_shape(tensor, global_shape), in_axis, out_axis)
-    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
-    variance = scale / max(n, 1)
-    kw = dict(seed=seed, stream=stream, global_shape=global_shape, start=start)
+    one_of(mode, "mode", _VS_MODES)
+    one_of(distribution, "distribution", _VS_DISTS)
+
+    def variance(fan_in, fan_out):
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        return scale / max(n, 1)
+
     if distribution == "uniform":
-        return _fill_scaled(tensor, D.UNIFORM, math.sqrt(3.0 * variance), **kw)
-    if distribution in ("normal", "untruncated_normal"):
-        return _fill_scaled(tensor, D.NORMAL, math.sqrt(variance), **kw)
-    s = math.sqrt(variance) / TRUNC_STD_2SIGMA
-    return trunc_normal_(tensor, 0.0, s, -2.0 * s, 2.0 * s, **kw)
+        dist, scale_of = D.UNIFORM, lambda *fans: math.sqrt(3.0 * variance(*fans))
+    elif distribution in ("normal", "untruncated_normal"):
+        dist, scale_of = D.NORMAL, lambda *fans: math.sqrt(variance(*fans))
+    else:
+        dist, scale_of = D.TRUNC_NORMAL, lambda *fans: math.sqrt(variance(*fans)) / TRUNC_STD_2SIGMA
+    return _fan_fill(tensor, _Draw(seed, stream, global_shape, start, generator), dist, scale_of,
+                     axes=(in_axis, out_axis))
 
 
 def _vs(name, scale, mode, distribution):
-    def init_(tensor, *, in_axis=-2, out_axis=-1, seed=None, stream=None, global_shape=None, start=None):
+    def init_(tensor, *, in_axis=KERAS_AXES[0], out_axis=KERAS_AXES[1], seed=None, stream=None,
+              global_shape=None, start=None, generator=None):
         return variance_scaling_(tensor, scale, mode, distribution, in_axis=in_axis, out_axis=out_axis,
-                                 seed=seed, stream=stream, global_shape=global_shape, start=start)
+                                 seed=seed, stream=stream, global_shape=global_shape, start=start,
+                                 generator=generator)
     init_.__name__ = init_.__qualname__ = name
     init_.__doc__ = (f"``variance_scaling_(tensor, {scale}, {mode!r}, {distribution!r})``: "
                      f"JAX's ``jax.nn.initializers.{name[:-1]}()`` and Keras' ``{name[:-1]}``, "
-                     "Keras/JAX layout ``(*kernel, in, out)`` by default.")
+                     "Keras/JAX layout ``(*kernel, in, out)`` by default; keyword arguments as "
+                     "``variance_scaling_``'s.")
     return init_
 
 
@@ -590,7 +683,7 @@ he_normal_ = _vs("he_normal_", 2.0, "fan_in", "truncated_normal")
 
 # ------------------------------------------------------------------ orthogonal and sparse
 @_numpydoc(gain="float\n    Scaling factor.")
-def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None):
+def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None, generator=None):
     """(Semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_(tensor, gain)``.
 
     The tensor is seen as ``rows = shape[0]`` by ``cols = numel // rows``; a
@@ -605,7 +698,7 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
     gshape, st = _region(arr.shape, global_shape, start)
     if len(gshape) < 2:
         raise ValueError(f"orthogonal_ needs a tensor of at least 2 dimensions, got shape {gshape}")
-    words = _words(seed, stream)
+    words = _words(_Draw(seed, stream, global_shape, start, generator))
     if arr.size == 0:
         return tensor
     rows = gshape[0]
@@ -650,7 +743,8 @@ def _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region):
 
 
 @_numpydoc(sparsity="float in [0, 1)\n    Fraction of zeros in each column.", std="float\n    > 0.")
-def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=None, start=None):
+def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=None, start=None,
+            generator=None):
     """2-D sparse matrix as ``torch.nn.init.sparse_``: N(0, std**2) values with exactly
     ``ceil(sparsity * rows)`` zeros in every column.
 
@@ -670,10 +764,10 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
     std = _positive(std, "std")
     gshape, st = _region(arr.shape, global_shape, start)
-    k0, k1, s0, s1 = _words(seed, stream)
+    k0, k1, s0, s1 = _words(_Draw(seed, stream, global_shape, start, generator))
     seed_i = int(k0) | (int(k1) << 32)
     stream_i = int(s0) | (int(s1) << 32)
-    normal_(tensor, 0.0, std, seed=seed_i, stream=stream_i, global_shape=gshape, start=st)
+    _fill(tensor, D.NORMAL, (0.0, std), _Draw(seed_i, stream_i, gshape, st), (arr, kind))
     rows = gshape[0]
     nz = int(math.ceil(sparsity * rows))
     if nz == 0 or arr.size == 0:
@@ -701,7 +795,7 @@ def _allocating(fn_, doc_name):
         return fn_(out, *args, **kwargs)
     make.__name__ = make.__qualname__ = doc_name
     make.__doc__ = (f"Allocating form of ``{fn_.__name__}``: ``{doc_name}(shape, ..., dtype='float32', "
-                    f"device=None, seed=None, stream=None, global_shape=None, start=None)`` returns a "
+                    f"device=None, seed=None, stream=None, global_shape=None, start=None, generator=None)`` returns a "
                     f"new array (numpy on device='cpu', CuPy on 'cuda'; None: the default device, "
                     f"``set_default_device``) holding exactly what ``{fn_.__name__}`` writes.\n\n"
                     + (fn_.__doc__ or ""))

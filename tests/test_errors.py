@@ -180,3 +180,38 @@ def test_negative_xavier_gain(name):
         getattr(fi, name)(a, gain=-2.0, seed=1)
     assert untouched(a)
     assert (fi.xavier_normal((8, 6), gain=0.0, seed=1) == 0).all()  # torch gives zeros too
+
+
+@requires_torch
+def test_generator_errors_before_writing_or_drawing():
+    import torch
+    g = torch.Generator().manual_seed(3)
+    state = g.get_state()
+    a = fresh()
+    with pytest.raises(TypeError, match="seed= or generator="):
+        fi.normal_(a, seed=1, generator=g)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        fi.kaiming_uniform_(a, generator=5)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got RandomState"):
+        fi.uniform(3, generator=np.random.RandomState(0))
+    with pytest.raises(ValueError, match="stream"):
+        fi.normal_(a, stream=-1, generator=g)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        fi.normal_(a, std=0.0, generator=g)
+    with pytest.raises(ValueError, match="does not fit"):
+        fi.xavier_uniform_(a, global_shape=(4, 6), generator=g)
+    assert untouched(a)
+    assert torch.equal(g.get_state(), state)  # nothing was drawn from the generator
+
+
+def test_generator_needs_no_torch_import_to_refuse():
+    # without torch imported there is no torch.Generator: the TypeError comes without importing it
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, fastinit as fi\n"
+            "try:\n    fi.normal_(np.empty(3, np.float32), generator=object())\n"
+            "except TypeError as e:\n    print('TypeError', e)\n"
+            "print('torch' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["TypeError generator must be a torch.Generator or None, got object", "False"]

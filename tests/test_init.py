@@ -167,15 +167,120 @@ def test_trunc_std_constant_is_the_truncated_normal_std():
     assert fi.init.TRUNC_STD_2SIGMA == pytest.approx(stats.truncnorm(-2, 2).std(), rel=1e-15)
 
 
-def test_in_place_returns_its_argument_and_zero_elements_are_noops():
+def test_in_place_returns_its_argument_and_zero_elements_are_noops(recwarn):
     a = np.empty((4, 5), np.float32)
     assert fi.normal_(a, seed=0) is a
     z = np.empty((0, 5), np.float32)
-    for name in ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "kaiming_normal_",
-                 "orthogonal_", "glorot_normal_"):
+    for name in ("uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "orthogonal_", "glorot_normal_"):
         assert getattr(fi, name)(z, seed=0) is z
     assert fi.sparse_(np.empty((0, 3), np.float32), 0.5, seed=0).size == 0
     assert fi.random_bits(0, seed=1).shape == (0,)
+    assert not recwarn.list  # torch warns only in kaiming_*
+
+
+EMPTY_WARNING = "Initializing zero-element tensors is a no-op"
+
+
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_"])
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0, 2), (0,)])
+def test_kaiming_warns_on_zero_element_tensors_like_torch(name, shape):
+    z = np.empty(shape, np.float32)
+    with pytest.warns(UserWarning, match=EMPTY_WARNING) as rec:
+        assert getattr(fi, name)(z, seed=0) is z
+    assert len(rec) == 1 and rec[0].filename == __file__  # points at the caller, as torch's stacklevel=2
+    with pytest.warns(UserWarning, match=EMPTY_WARNING):
+        assert getattr(fi.init, name[:-1])(shape, seed=0).shape == shape  # allocating form too
+    with pytest.raises(ValueError, match="mode must be one of"):  # arguments are still checked
+        getattr(fi, name)(z, mode="fan_avg", seed=0)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_"])
+def test_kaiming_zero_element_warning_is_torchs(name):
+    import torch
+    with pytest.warns(UserWarning) as ours:
+        getattr(fi, name)(torch.empty(0, 5), seed=0)
+    with pytest.warns(UserWarning) as theirs:
+        getattr(torch.nn.init, name)(torch.empty(0, 5))
+    assert [str(w.message) for w in ours] == [str(w.message) for w in theirs] == [EMPTY_WARNING]
+
+
+def test_zero_element_kaiming_takes_its_default_generator_stream():
+    # a zero-element call is still a call: the next default-generator stream is the same with or without the warning
+    fi.manual_seed(11)
+    with pytest.warns(UserWarning):
+        fi.kaiming_uniform_(np.empty((0, 4), np.float32))
+    after = fi.normal(8)
+    fi.manual_seed(11)
+    fi.normal_(np.empty((0, 4), np.float32))
+    np.testing.assert_array_equal(fi.normal(8), after)
+    fi.manual_seed(0)
+
+
+# ---------------------------------------------------------------- generator= (torch's keyword)
+RANDOM_CALLS = {
+    "uniform_": ((), {"a": -1.0, "b": 2.0}), "normal_": ((), {"std": 0.5}), "trunc_normal_": ((), {}),
+    "xavier_uniform_": ((), {}), "xavier_normal_": ((), {"gain": 2.0}), "kaiming_uniform_": ((), {"a": math.sqrt(5)}),
+    "kaiming_normal_": ((), {"mode": "fan_out"}), "orthogonal_": ((), {}), "sparse_": ((0.25,), {}),
+    "variance_scaling_": ((1.0, "fan_avg", "uniform"), {}), "glorot_uniform_": ((), {}), "glorot_normal_": ((), {}),
+    "he_uniform_": ((), {}), "he_normal_": ((), {}), "lecun_uniform_": ((), {}), "lecun_normal_": ((), {}),
+}
+
+
+def test_every_random_initializer_takes_generator():
+    assert set(RANDOM_CALLS) == set(fi.init.RANDOM_INITIALIZERS) | {"variance_scaling_"}
+
+
+@requires_torch
+@pytest.mark.parametrize("name", sorted(RANDOM_CALLS))
+def test_generator_is_one_seed_draw(name):
+    """generator=g is seed=seed_from_generator(g) (one torch.randint draw) with the stream as given."""
+    import torch
+    args, kw = RANDOM_CALLS[name]
+    fn = getattr(fi, name)
+    g = torch.Generator().manual_seed(1234)
+    ref = torch.Generator().manual_seed(1234)
+    expect_seed = int(torch.randint(0, 2**63 - 1, (), generator=ref, dtype=torch.int64))
+    a = fn(np.empty((16, 12), np.float32), *args, **kw, generator=g, stream="w")
+    b = fn(np.empty((16, 12), np.float32), *args, **kw, seed=expect_seed, stream="w")
+    np.testing.assert_array_equal(a, b)
+    # g advanced exactly like the one draw: the next values agree with the reference generator's
+    assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=ref))
+    # the allocating form takes it too, and a re-seeded generator reproduces the values
+    alloc = getattr(fi.init, name[:-1])
+    np.testing.assert_array_equal(alloc((16, 12), *args, **kw, generator=g.manual_seed(1234), stream="w"), a)
+
+
+@requires_torch
+def test_seed_from_generator_rule():
+    import torch
+    g = torch.Generator().manual_seed(7)
+    seeds = [fi.init.seed_from_generator(g) for _ in range(50)]
+    g.manual_seed(7)
+    assert seeds == [int(torch.randint(0, 2**63 - 1, (), generator=g, dtype=torch.int64)) for _ in range(50)]
+    assert all(isinstance(s, int) and 0 <= s < 2**63 for s in seeds) and len(set(seeds)) == 50
+    # successive calls with one generator differ; the default stream is 0
+    g.manual_seed(7)
+    x, y = fi.normal(6, generator=g), fi.normal(6, generator=g)
+    assert not np.array_equal(x, y)
+    np.testing.assert_array_equal(x, fi.normal(6, seed=seeds[0], stream=0))
+    # the module's default generator is not touched
+    fi.manual_seed(3)
+    first = fi.normal(4)
+    fi.manual_seed(3)
+    fi.normal(4, generator=g)
+    np.testing.assert_array_equal(fi.normal(4), first)
+    fi.manual_seed(0)
+
+
+@requires_torch
+def test_generator_into_torch_tensor_matches_numpy():
+    import torch
+    t = torch.empty(32, 48, dtype=torch.bfloat16)
+    fi.kaiming_uniform_(t, a=math.sqrt(5), generator=torch.Generator().manual_seed(5))
+    ref = fi.kaiming_uniform((32, 48), a=math.sqrt(5), dtype="bfloat16",
+                             seed=fi.init.seed_from_generator(torch.Generator().manual_seed(5)))
+    np.testing.assert_array_equal(t.view(torch.int16).numpy().view(np.uint16), ref.view(np.uint16))
 
 
 def test_zero_dim_tensor():

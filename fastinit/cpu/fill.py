@@ -365,7 +365,38 @@ def _stamp_dependencies(dispatcher, modules):
     for mod in modules:
         h.update(pathlib.Path(mod.__file__).read_bytes())
     cache_file._source_stamp = (cache_file._source_stamp, h.hexdigest())
+    _lock_saves(cache_file)
     return cache_file._source_stamp
+
+
+def _lock_saves(cache_file):
+    """Make each save of a cache entry one step for every process sharing the cache.
+
+    Numba (``caching.IndexDataCacheFile.save``) reads the function's index, adds the
+    new key with the first free data-file number and replaces the index, with no lock:
+    two processes saving *different* specializations at once (two test workers, two
+    jobs of one user) both take number k, and one key can end up naming the other's
+    code, which Numba then registers under the other signature (``specialize`` fails
+    with a KeyError, in every later process too). An exclusive ``flock`` on a file
+    beside the index around the save removes the race; loads need none (every file is
+    written to a temporary name and renamed). Without ``fcntl`` (Windows) nothing changes.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    save = cache_file.save
+
+    def locked_save(key, data):
+        os.makedirs(cache_file._cache_path, exist_ok=True)
+        with open(cache_file._index_path + ".lock", "ab") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                save(key, data)
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    cache_file.save = locked_save
 
 
 _CACHE_STAMP = _stamp_dependencies(
