@@ -59,10 +59,10 @@ if mhz:
 EOF2
 fi
 if [ "$what" = profile ] || [ "$what" = all ]; then
-    ncu --kernel-name regex:fill_blocks --launch-skip 2 --launch-count 4 --section SpeedOfLight \
+    ncu --kernel-name regex:fill_ --launch-skip 2 --launch-count 4 --section SpeedOfLight \
         --section InstructionStats --section Occupancy python3 benchmarks/gpu_profile.py \
         > "$OUT/ncu.log" 2>&1 || rc=1
-    grep -E "^  fill_blocks|Duration|DRAM Throughput|Executed Instructions  |Achieved Occupancy" \
+    grep -E "^  fill_(blocks|fast)|Duration|DRAM Throughput|Executed Instructions  |Achieved Occupancy" \
         "$OUT/ncu.log" | sed -E 's/\[v[0-9]+,[^]]*\]\(Array<([a-z ]+),.*/ \1/' | cut -c1-90
 fi
 exit $rc
