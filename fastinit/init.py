@@ -181,19 +181,7 @@ def _numpydoc(random=True, **params):
 
 
 # ------------------------------------------------------------------ argument checks
-def _finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
-def _positive(value, name):
-    v = _finite(value, name)
-    if v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return v
-
-
+# finite / positive / one_of: fastinit._checks (shared with fans.py)
 def _check_shape(shape, name="shape"):
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)

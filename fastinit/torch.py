@@ -185,8 +185,10 @@ for _name, _e in _A.ACTIVATIONS.items():
     __all__.append(_e.module)
 del _name, _e, _f, _cls
 
-# whole-model initialization (issue #16): layer defaults table, reset_parameters, materialize
+# whole-model initialization: layer defaults table, reset_parameters, materialize
 from ._torch_model import materialize, reset_parameters  # noqa: E402
 __all__ += ["reset_parameters", "materialize"]
 from ._torch_route import init_mode  # noqa: E402  (a model's own init code routed to fastinit)
 __all__ += ["init_mode"]
+from ._torch_shard import fill_tensor  # noqa: E402  (one tensor, view, region or DTensor shard)
+__all__ += ["fill_tensor"]

@@ -206,6 +206,10 @@ def test_to_zarr_threads(tmp_path):
     z = zarr.open_array(str(tmp_path / "w.zarr"), mode="r")
     assert z.chunks == (16, 24)
     same_bits(z[...], fi.he_normal((64, 48), seed=4))
+    # Dask fuses our blocks with its store: one task makes a block and writes it
+    import dask
+    (stored,) = dask.optimize(x.to_zarr(str(tmp_path / "v.zarr"), compressors=None, compute=False))
+    assert len(dict(stored.__dask_graph__())) == x.npartitions == 8
 
 
 def test_make_zarr_command_threads(tmp_path, capsys):
@@ -415,3 +419,14 @@ def test_initializer_lookup():
     assert fd.initializer("he_normal") is fd.he_normal
     with pytest.raises(ValueError, match="no initializer 'dirac'"):
         fd.initializer("dirac")
+
+
+@pytest.mark.parametrize("name,shape,chunks,kw", [
+    ("normal", (), "auto", {"seed": 1}), ("normal", (0, 5), "auto", {"seed": 1}),
+    ("normal", (3, 0, 2), "auto", {"seed": 1}),
+    ("orthogonal", (20, 12), (8, 12), {"seed": 3}), ("eye", (5, 7), (2, 3), {}), ("zeros", (20, 12), (8, 12), {}),
+])
+def test_make_zarr_edge_shapes_and_whole_matrix(tmp_path, name, shape, chunks, kw):
+    out = tmp_path / "e.zarr"
+    io.make_zarr(name, shape, out, chunks=chunks, **kw)
+    same_bits(read(out), getattr(fi, name)(shape, **kw))
