@@ -13,7 +13,7 @@
 # clock sampled every 500 ms into $OUT/clocks.csv while it runs); profile: Nsight
 # Compute on the fill kernels (gpu_profile.py); all: the four.
 #
-# The machine's numpy 2.5 breaks numba-cuda 0.30 (GPU_NOTES.md), so a numpy 2.4
+# The machine's numpy 2.5 breaks numba-cuda 0.30 (BENCHMARKS.md "GPU facts"), so a numpy 2.4
 # wheel carried in .whl/ goes first on PYTHONPATH when present.
 set -u -o pipefail
 what=${1:-all}; shift || true

@@ -475,7 +475,7 @@ def _gpu_buffer(shape, dtype, torch):
 
 
 def _gpu_fill_ref(buf, torch):
-    """Write-bandwidth reference: torch ``fill_`` (GPU_NOTES.md: CuPy's fill
+    """Write-bandwidth reference: torch ``fill_`` (BENCHMARKS.md "GPU facts": CuPy's fill
     reached only a quarter of it), else fastinit's own constant fill kernel."""
     if torch is not None:
         return lambda: buf.fill_(1.0)

@@ -7,7 +7,7 @@ One kernel per (activation, mode, kind, gated), built on first use. A thread
 takes four consecutive elements per grid step, read and written with one
 vector access per array (16 bytes for float32, 8 for 16-bit; ``runtime.load4``
 / ``store4``) when the arrays are aligned there, element by element otherwise:
-GPU_NOTES.md measured that wide accesses are what reaches the bandwidth limit
+BENCHMARKS.md "GPU facts" measured that wide accesses are what reaches the bandwidth limit
 (98% vs 72% for the fill).
 
 float32 (and 16-bit) results are the CPU's bits: the float32 math is

@@ -11,7 +11,7 @@ the row: one 16-byte store when all four do and the address is aligned, else
 one store per element. One row starting at a block boundary at an aligned
 address (an unsharded tensor) runs ``_fast_kernel`` instead: no index or bounds
 arithmetic, fewer registers.
-GPU_NOTES.md measured why: on an H100 a Philox fill with one 16-byte store per
+BENCHMARKS.md "GPU facts" measured why: on an H100 a Philox fill with one 16-byte store per
 block reached 98% of the write bandwidth, four scalar stores 72%.
 """
 from __future__ import annotations
