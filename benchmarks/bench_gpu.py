@@ -1,6 +1,6 @@
 """GPU benchmarks (torch CUDA, CuPy): the same groups as ``bench_init.py`` and
 ``bench_activations.py`` with device ``cuda``, each with its bandwidth reference
-(torch ``fill_`` for the initializers, ``copy_`` for the activations; GPU_NOTES.md:
+(torch ``fill_`` for the initializers, ``copy_`` for the activations; BENCHMARKS.md "GPU facts":
 CuPy's ``fill`` reached only a quarter of ``fill_``). Skipped without a GPU. Under
 the CUDA simulator (``tests/test_gpu_sim.py``) it runs once at a tiny size so it
 cannot rot; those timings mean nothing.

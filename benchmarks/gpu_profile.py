@@ -2,7 +2,7 @@
 2**28 elements (1 GiB as float32) into torch CUDA tensors, each op twice (the
 first call compiles). ``benchmarks/gpu_check.sh profile`` runs it under
 
-    ncu --kernel-name regex:fill_blocks --launch-skip 2 --launch-count 4 \\
+    ncu --kernel-name regex:fill_ --launch-skip 2 --launch-count 4 \\
         --section SpeedOfLight --section InstructionStats --section Occupancy \\
         python3 benchmarks/gpu_profile.py
 

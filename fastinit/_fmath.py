@@ -503,8 +503,9 @@ def ndtri_pq64(p, q):
 # float32 exp / expm1 / log1p / tanh / normal CDF for the activation kernels.
 # Same rules as above: + - * /, selects, bit casts only, so the loops vectorize.
 # Coefficients: least-squares fits on 4000 Chebyshev nodes against mpmath (40
-# digits), relative error weighted, rounded to float32 (the fitting script is
-# in BENCHMARKS.md's accuracy section). Measured errors in ACT_ULP below.
+# digits), relative error weighted, rounded to float32 (the fitting script was not
+# kept in the repository: the coefficients are pinned by tests/data/golden.json, and
+# tests/test_activations.py re-measures the errors, fastinit.activations.MAX_ULP, on every run).
 
 @intrinsic
 def ldexp_f32(typingctx, p, k):

@@ -418,17 +418,32 @@ def signal(depth=DEFAULT_DEPTH, width=DEFAULT_WIDTH, inits=None, activations=Non
     act_objs = [_Act(s, gated) for s in _list_arg(activations, "activations", DEFAULT_ACTS)]
     x0, g = _inputs(batch, width, seed)
     rows = []
-    for ini in init_objs:
-        weights = {}
-        for act in act_objs:
-            if act.gated not in weights:
-                weights[act.gated] = _weights(ini, depth, width, act.gated, seed)
-            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-                stats = _run(act, weights[act.gated], x0, g, alpha, norm)
-            for layer, st in enumerate(stats, 1):
-                rows.append({"init": ini.label, "activation": act.label, "layer": layer,
-                             **{c: st[c] for c in COLUMNS[3:]}})
+    with _one_blas_thread():
+        for ini in init_objs:
+            weights = {}
+            for act in act_objs:
+                if act.gated not in weights:
+                    weights[act.gated] = _weights(ini, depth, width, act.gated, seed)
+                with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                    stats = _run(act, weights[act.gated], x0, g, alpha, norm)
+                for layer, st in enumerate(stats, 1):
+                    rows.append({"init": ini.label, "activation": act.label, "layer": layer,
+                                 **{c: st[c] for c in COLUMNS[3:]}})
     return _frame(rows, COLUMNS, as_frame)
+
+
+def _one_blas_thread():
+    """The probe's matmuls are small (width x batch): BLAS on one thread. On the 2-core Zen 5 session
+    machine a 256 x 256 float64 matmul took 1.1 ms on one OpenBLAS thread and 4.4-16 ms on two (the
+    threads spin-wait for a core another process holds), and the default ``fastinit probe`` 5.9 s wall
+    against 34-63 s. Needs threadpoolctl (installed with scikit-learn, the probe extra); without it BLAS
+    keeps its own setting."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ------------------------------------------------------------------ verdicts

@@ -6,10 +6,10 @@ machine can check the code LLVM emits for an AVX2 CPU (``znver3``) and for an
 AVX-512 one (``sapphirerapids``) without running it. Nothing compiled here is
 executed, so a target the host cannot run is fine.
 
-    NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES= python tests/asm_dump.py OUTDIR
+    NUMBA_CPU_NAME=znver3 NUMBA_CPU_FEATURES= python tests/asm_dump.py OUTDIR [CASE,CASE,...]
 
-writes ``OUTDIR/<case>.s`` for every case of ``CASES`` and ``OUTDIR/target.json``
-(the CPU name and whether AVX-512 code generation is enabled).
+writes ``OUTDIR/<case>.s`` for every case of ``CASES`` (or those named) and
+``OUTDIR/target.json`` (the CPU name and whether AVX-512 code generation is enabled).
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _probe_features(tm):
     return ",".join(feats)
 
 
-def dump(outdir):
+def dump(outdir, cases=None):
     import numba
     import numpy as np
     from numba import njit, types
@@ -78,6 +78,8 @@ def dump(outdir):
     out = pathlib.Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     for name, dist, kind, dtype in FILL_CASES:
+        if cases is not None and name not in cases:
+            continue
         # an uncached twin of the kernel: Numba disables inspection of cached code
         twin = njit(error_model="numpy")(fill.fill_rows.py_func)
         arr = np.empty((1, 64), dtype)
@@ -86,6 +88,8 @@ def dump(outdir):
         twin.compile(sig)
         (out / f"{name}.s").write_text(twin.inspect_asm(sig))
     for name, act, kind in ACT_CASES:
+        if cases is not None and name not in cases:
+            continue
         e = A.ACTIVATIONS[act]
         code, _ = e.resolve(A._params(e, {}))
         twin = njit(error_model="numpy")(ew.act_1d.py_func)
@@ -97,4 +101,4 @@ def dump(outdir):
 
 
 if __name__ == "__main__":
-    dump(sys.argv[1])
+    dump(sys.argv[1], sys.argv[2].split(",") if len(sys.argv) > 2 else None)

@@ -501,21 +501,82 @@ def test_bench_device_cuda_runs(capsys):
 
 @pytest.mark.skipif(SIM, reason="PTX exists only on a real GPU")
 def test_ptx_has_vector_stores_and_no_fma_contraction():
-    # the uniform kernel's lo + span * u must stay a separate mul.rn and add.rn
-    # (bit equality with the CPU) and its four values one 16-byte store
+    # the uniform kernels' lo + span * u must stay a separate mul.rn and add.rn
+    # (bit equality with the CPU) and their four values one 16-byte store; the Philox
+    # products one mul.wide.u32 each (_stream._mul_wide32)
     from fastinit import distributions as D
     from fastinit._stream import key_words
     from fastinit.gpu import fill as gf
     d = CUDA.device_array((1, 4096), np.float32)
-    gf.fill(d, np.zeros(1, np.uint64), key_words(1, 0), (0.0, 1.0), D.UNIFORM, D.KIND_F32)
-    ptx = "\n".join(gf._fill_kernel(D.UNIFORM, D.KIND_F32).inspect_asm().values())
-    assert "st.global.v4.f32" in ptx
-    assert "fma.rn.f32" not in ptx and "mul.rn.f32" in ptx and "add.rn.f32" in ptx
-    # and the cubin that runs: made from that PTX, not re-contracted by LTO
-    # (nvJitLink's LTO put 4 FFMA into this kernel's SASS: runtime._exact_codegen)
-    kernel = gf._fill_kernel(D.UNIFORM, D.KIND_F32)
-    try:
-        sass = "\n".join(ov.inspect_sass() for ov in kernel.overloads.values())
-    except Exception as e:  # noqa: BLE001 - nvdisasm is a CUDA toolkit tool, not always installed
-        pytest.skip(f"no SASS (nvdisasm): {e}")
-    assert "FFMA" not in sass and "FMUL" in sass and "FADD" in sass
+    gf.fill(d, np.zeros(1, np.uint64), key_words(1, 0), (0.0, 1.0), D.UNIFORM, D.KIND_F32)  # the fast path
+    gf.fill(d, np.ones(1, np.uint64), key_words(1, 0), (0.0, 1.0), D.UNIFORM, D.KIND_F32)  # the general one
+    for kernel in (gf._fast_kernel(D.UNIFORM, D.KIND_F32), gf._fill_kernel(D.UNIFORM, D.KIND_F32)):
+        ptx = "\n".join(kernel.inspect_asm().values())
+        assert "st.global.v4.f32" in ptx
+        assert "fma.rn.f32" not in ptx and "mul.rn.f32" in ptx and "add.rn.f32" in ptx
+        assert ptx.count("mul.wide.u32") >= 20  # 10 rounds x 2 products, inline PTX
+        # and the cubin that runs: made from that PTX, not re-contracted by LTO
+        # (nvJitLink's LTO put 4 FFMA into this kernel's SASS: runtime._exact_codegen)
+        try:
+            sass = "\n".join(ov.inspect_sass() for ov in kernel.overloads.values())
+        except Exception as e:  # noqa: BLE001 - nvdisasm is a CUDA toolkit tool, not always installed
+            pytest.skip(f"no SASS (nvdisasm): {e}")
+        assert "FFMA" not in sass and "FMUL" in sass and "FADD" in sass
+
+
+def _bf16_kernel():
+    from numba import njit
+    pair = runtime.bf16_pair
+
+    @njit(inline="always")
+    def two(a, b):
+        return pair(a, b)
+
+    def k(x, out, n):
+        i = np.int64(CUDA.grid(1)) * 2
+        step = np.int64(CUDA.gridsize(1)) * 2
+        while i < n:
+            out[i], out[i + 1] = two(x[i], x[i + 1])
+            i += step
+    return runtime.jit(k)
+
+
+def _bf16_reference(u):
+    from fastinit._fmath import f32_to_bf16_bits
+    from numba import njit
+
+    @njit
+    def ref(x):
+        out = np.empty(x.size, np.uint16)
+        for i in range(x.size):
+            out[i] = f32_to_bf16_bits(x[i])
+        return out
+    return ref(u.view(np.float32))
+
+
+def test_bf16_pair_equals_the_cpu_rounding_on_edge_patterns():
+    # cvt.rn.bf16x2.f32 (runtime.bf16_pair) against _fmath.f32_to_bf16_bits: every sign and finite
+    # exponent x the low bits around each rounding decision (test_gpu_sim.py: the same patterns
+    # against an IEEE nearest-even emulation; benchmarks/bf16_rounding.py: all 2**32)
+    low = np.array([0, 1, 0x7FFE, 0x7FFF, 0x8000, 0x8001, 0xFFFE, 0xFFFF], np.uint32)
+    top = np.array([0, 1, 2, 0x3F, 0x40, 0x7E, 0x7F], np.uint32) << np.uint32(16)
+    expo = np.arange(255, dtype=np.uint32) << np.uint32(23)
+    u = (expo[:, None, None] | top[None, :, None] | low[None, None, :]).ravel()
+    u = np.concatenate([u, u | np.uint32(0x80000000)])
+    if SIM:
+        u = u[::37][:772]  # the simulator runs a Python thread per CUDA thread (an even count: pairs)
+    out = CUDA.device_array(u.size, np.uint16)
+    runtime.launch(_bf16_kernel(), u.size // 2, dev(u.view(np.float32)), out, u.size)
+    assert_same_bits(host(out), _bf16_reference(u), "bf16_pair")
+
+
+@pytest.mark.skipif(SIM, reason="2**32 inputs: a real GPU only")
+def test_bf16_pair_equals_the_cpu_rounding_on_every_finite_float32():
+    chunk = 1 << 28
+    kernel = _bf16_kernel()
+    out = CUDA.device_array(chunk, np.uint16)
+    for start in range(0, 1 << 32, chunk):
+        u = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32)
+        u[(u & np.uint32(0x7F800000)) == np.uint32(0x7F800000)] = 0  # finite only: the samplers' values
+        runtime.launch(kernel, chunk // 2, dev(u.view(np.float32)), out, chunk)
+        assert_same_bits(host(out), _bf16_reference(u), f"bf16_pair [{start:#x}, +2**28)")

@@ -7,7 +7,7 @@ One kernel per (activation, mode, kind, gated), built on first use. A thread
 takes four consecutive elements per grid step, read and written with one
 vector access per array (16 bytes for float32, 8 for 16-bit; ``runtime.load4``
 / ``store4``) when the arrays are aligned there, element by element otherwise:
-GPU_NOTES.md measured that wide accesses are what reaches the bandwidth limit
+BENCHMARKS.md "GPU facts" measured that wide accesses are what reaches the bandwidth limit
 (98% vs 72% for the fill).
 
 float32 (and 16-bit) results are the CPU's bits: the float32 math is
@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from ..cpu.elementwise import _MATH, BACKWARD, FORWARD, FUSED
-from ..distributions import KIND_F64, codec
+from ..distributions import KIND_BF16, KIND_F64, codec
 from . import runtime as rt
 
 cuda = rt.cuda()
@@ -54,6 +54,7 @@ def _kernel(code, mode, kind, gated):
     params = _p64 if kind == KIND_F64 else _p32
     with_g = mode == BACKWARD or mode == FUSED
     load4, store4, aligned = rt.load4, rt.store4, rt.aligned
+    bf16, pack, store2 = kind == KIND_BF16, rt.bf16_packed_any, rt.store2x32
 
     # The per-element math is one jitted function from raw loads to stored
     # values: under the simulator the kernel body is Python, and a float32
@@ -66,6 +67,26 @@ def _kernel(code, mode, kind, gated):
             if mode == BACKWARD or mode == FUSED:
                 return st(f), st(ld(gr) * d)
             return st(f), st(d)
+
+        if bf16:
+            # bfloat16 results rounded in pairs by one cvt.rn.bf16x2.f32 each and stored
+            # packed (runtime.bf16_packed_any): the integer rounding with its NaN select took
+            # ~8 SASS instructions per value (benchmarks/gpu_ptx.py --acts)
+            @njit(inline="always")
+            def elem_f(xr, gr, prm):
+                p = params(prm)
+                f, d = fn(ld(xr), p)
+                if mode == BACKWARD or mode == FUSED:
+                    return f, ld(gr) * d
+                return f, d
+
+            @njit(inline="always")
+            def quad(x0, x1, x2, x3, g0, g1, g2, g3, prm):
+                y0, d0 = elem_f(x0, g0, prm)
+                y1, d1 = elem_f(x1, g1, prm)
+                y2, d2 = elem_f(x2, g2, prm)
+                y3, d3 = elem_f(x3, g3, prm)
+                return pack(y0, y1), pack(y2, y3), pack(d0, d1), pack(d2, d3)
 
         def act(x, g, y, gi, n, prm):
             t = I64(cuda.grid(1))
@@ -80,14 +101,21 @@ def _kernel(code, mode, kind, gated):
                         g0, g1, g2, g3 = load4(g, i)
                     else:
                         g0, g1, g2, g3 = x0, x1, x2, x3
-                    y0, d0 = elem(x0, g0, prm)
-                    y1, d1 = elem(x1, g1, prm)
-                    y2, d2 = elem(x2, g2, prm)
-                    y3, d3 = elem(x3, g3, prm)
-                    if mode != BACKWARD:
-                        store4(y, i, y0, y1, y2, y3)
-                    if mode != FORWARD:
-                        store4(gi, i, d0, d1, d2, d3)
+                    if bf16:
+                        y01, y23, d01, d23 = quad(x0, x1, x2, x3, g0, g1, g2, g3, prm)
+                        if mode != BACKWARD:
+                            store2(y, i, y01, y23)
+                        if mode != FORWARD:
+                            store2(gi, i, d01, d23)
+                    else:
+                        y0, d0 = elem(x0, g0, prm)
+                        y1, d1 = elem(x1, g1, prm)
+                        y2, d2 = elem(x2, g2, prm)
+                        y3, d3 = elem(x3, g3, prm)
+                        if mode != BACKWARD:
+                            store4(y, i, y0, y1, y2, y3)
+                        if mode != FORWARD:
+                            store4(gi, i, d0, d1, d2, d3)
                 else:
                     for j in range(i, min(i + 4, n)):
                         xr = x[j]

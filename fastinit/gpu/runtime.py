@@ -28,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import numpy as np
+
 import numba
 from llvmlite import ir
 from numba import types
@@ -38,7 +40,8 @@ SIM = bool(numba.config.ENABLE_CUDASIM)
 
 INSTALL_HINT = "pip install 'fastinit-kernels[cuda]' (CuPy, numba-cuda and numpy<2.5)"
 
-#: threads per block; grid-stride loops, at most BLOCKS_PER_SM blocks per SM
+#: threads per block; grid-stride loops over one wave of resident blocks
+#: (``_grid_blocks``), at most BLOCKS_PER_SM per SM
 THREADS = 256
 BLOCKS_PER_SM = 16
 #: the simulator's launch: 2 blocks of 8 Python threads
@@ -127,16 +130,36 @@ def _exact_codegen(compiled):
     options["fma"] = False
 
 
-_COMPILED = set()
-_MAX_BLOCKS = {}
+_COMPILED = {}
+_SM = {}
 
 
-def _max_blocks(c):
+def resident_blocks(regs, threads=THREADS, threads_per_sm=2048, regs_per_sm=65536):
+    """Blocks of ``threads`` threads that fit on one SM at once for a kernel of ``regs``
+    registers per thread and no shared memory: registers are allocated per warp in
+    units of 256 (8 per thread). H100/H200: 2048 threads and 65536 registers per SM,
+    so 40 registers -> 6 blocks of 256, 54 -> 4, 32 or fewer -> 8."""
+    per_thread = max(8, -(-int(regs) // 8) * 8)
+    return max(1, min(threads_per_sm // threads, regs_per_sm // (per_thread * threads), BLOCKS_PER_SM))
+
+
+def _grid_blocks(c, compiled):
+    """The grid-stride kernels' largest grid: exactly one wave, every SM holding as many
+    blocks as fit (``resident_blocks``). A grid of a fixed 16 blocks per SM ran in
+    waves of unequal occupancy: at 46 registers 5 blocks fit per SM, so 16 took 4
+    waves, the last one a fifth full (16 / 5 = 3.2: ~20% of the time at low
+    occupancy). Falls back to 16 per SM where the driver does not report registers."""
     dev = c.get_current_device()
-    n = _MAX_BLOCKS.get(dev.id)
-    if n is None:
-        n = _MAX_BLOCKS[dev.id] = dev.MULTIPROCESSOR_COUNT * BLOCKS_PER_SM
-    return n
+    sm = _SM.get(dev.id)
+    if sm is None:
+        sm = _SM[dev.id] = (dev.MULTIPROCESSOR_COUNT,
+                            getattr(dev, "MAX_THREADS_PER_MULTIPROCESSOR", 2048),
+                            getattr(dev, "MAX_REGISTERS_PER_MULTIPROCESSOR", 65536))
+    try:
+        regs = compiled.regs_per_thread
+    except Exception:  # noqa: BLE001 - an older numba-cuda or driver: the fixed grid
+        return sm[0] * BLOCKS_PER_SM
+    return sm[0] * resident_blocks(regs, THREADS, sm[1], sm[2])
 
 
 def launch(kernel, items, *args):
@@ -155,12 +178,14 @@ def launch(kernel, items, *args):
         return
     argtypes = tuple(kernel.typeof_pyval(a) for a in args)
     key = (kernel, argtypes)
-    if key not in _COMPILED:
+    grid = _COMPILED.get(key)
+    if grid is None:
         with _no_fma_contraction():
-            _exact_codegen(kernel.compile(argtypes))
-        _COMPILED.add(key)
+            compiled = kernel.compile(argtypes)
+            _exact_codegen(compiled)
+        grid = _COMPILED[key] = _grid_blocks(c, compiled)
     stream = next((a.stream for a in args if getattr(a, "stream", 0)), 0)
-    blocks = max(1, min(-(-items // THREADS), _max_blocks(c)))
+    blocks = max(1, min(-(-items // THREADS), grid))
     kernel[blocks, THREADS, stream](*args)
 
 
@@ -178,11 +203,13 @@ def to_device(host_array, like):
     return cuda().to_device(host_array, stream=getattr(like, "stream", 0) or 0)
 
 
-def jit(fn):
+def jit(fn, max_registers=None):
     """``numba.cuda.jit`` for a kernel (lazy: compiled by ``launch``), without
-    LTO (``_exact_codegen`` says why)."""
+    LTO (``_exact_codegen`` says why); ``max_registers``: ptxas' register cap."""
     if SIM:
         return cuda().jit(fn)
+    if max_registers:
+        return cuda().jit(fn, lto=False, max_registers=max_registers)
     return cuda().jit(fn, lto=False)
 
 
@@ -281,11 +308,138 @@ def _aligned_sim(arr, i):
     return (i // 4) % 2 == 0
 
 
+@intrinsic
+def _bf16_pair_cuda(typingctx, a, b):
+    """``(bfloat16 bits of a, bfloat16 bits of b)`` for float32 ``a`` and ``b``: one
+    ``cvt.rn.bf16x2.f32`` (one F2FP on sm_90) instead of ~5 integer instructions each.
+
+    Same bits as ``_fmath.f32_to_bf16_bits`` for every finite float32 (the only inputs
+    the samplers make): ``cvt.rn`` is IEEE round-to-nearest-even, subnormals kept (no
+    ``.ftz``), overflow to inf; the integer form ``(b + 0x7FFF + lsb) >> 16`` is the
+    same rounding on the bit pattern. ``benchmarks/bf16_rounding.py`` checks the integer
+    form against an independent nearest-even emulation on all 2**32 inputs, and
+    ``tests/test_gpu.py`` the device's bits against the CPU's on a real GPU. PTX puts
+    its first source in the high half, so ``b`` goes first.
+    """
+    if a != types.float32 or b != types.float32:
+        return None
+    sig = types.UniTuple(types.uint16, 2)(types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        i16, i32, f32 = ir.IntType(16), ir.IntType(32), ir.FloatType()
+        asm = ir.InlineAsm(ir.FunctionType(i32, [f32, f32]), "cvt.rn.bf16x2.f32 $0, $1, $2;", "=r,f,f")
+        r = builder.call(asm, [args[1], args[0]])
+        lo = builder.trunc(r, i16)
+        hi = builder.trunc(builder.lshr(r, ir.Constant(i32, 16)), i16)
+        return context.make_tuple(builder, signature.return_type, [lo, hi])
+
+    return sig, codegen
+
+
+@intrinsic
+def _bf16_packed_cuda(typingctx, a, b):
+    """``_bf16_pair_cuda`` left packed: one uint32, ``a``'s bits in the low half
+    (the lower address when stored little-endian)."""
+    if a != types.float32 or b != types.float32:
+        return None
+    sig = types.uint32(types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        asm = ir.InlineAsm(ir.FunctionType(i32, [f32, f32]), "cvt.rn.bf16x2.f32 $0, $1, $2;", "=r,f,f")
+        return builder.call(asm, [args[1], args[0]])
+
+    return sig, codegen
+
+
+@intrinsic
+def _store2x32_cuda(typingctx, arr, i, w0, w1):
+    """``arr[i:i+4] = w0's halves, w1's halves`` for a 16-bit array (low half first):
+    one ``st.global.v2.u32``; ``&arr[i]`` must be 8-byte aligned (``_aligned_cuda``)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or arr.dtype.bitwidth != 16:
+        return None
+    sig = types.void(arr, types.int64, types.uint32, types.uint32)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        vty = ir.VectorType(ir.IntType(32), 2)
+        vec = ir.Constant(vty, ir.Undefined)
+        vec = builder.insert_element(vec, args[2], ir.Constant(ir.IntType(32), 0))
+        vec = builder.insert_element(vec, args[3], ir.Constant(ir.IntType(32), 1))
+        p = builder.bitcast(builder.gep(ary.data, [args[1]]), vty.as_pointer())
+        builder.store(vec, p, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _store2x32_sim(arr, i, w0, w1):
+    arr[i] = w0 & 0xFFFF
+    arr[i + 1] = w0 >> 16
+    arr[i + 2] = w1 & 0xFFFF
+    arr[i + 3] = w1 >> 16
+
+
+def _bf16_packed_sim():
+    from numba import njit
+
+    from .._fmath import f32_to_bf16_bits
+
+    @njit(inline="always")
+    def bf16_packed(a, b):
+        return np.uint32(f32_to_bf16_bits(a)) | (np.uint32(f32_to_bf16_bits(b)) << np.uint32(16))
+    return bf16_packed
+
+
+def _bf16_packed_any_sim():
+    from numba import njit
+
+    from .._fmath import f32_to_bf16_bits_any
+
+    @njit(inline="always")
+    def bf16_packed_any(a, b):
+        return np.uint32(f32_to_bf16_bits_any(a)) | (np.uint32(f32_to_bf16_bits_any(b)) << np.uint32(16))
+    return bf16_packed_any
+
+
+def _bf16_pair_sim():
+    from numba import njit
+
+    from .._fmath import f32_to_bf16_bits
+
+    @njit(inline="always")
+    def bf16_pair(a, b):
+        return f32_to_bf16_bits(a), f32_to_bf16_bits(b)
+    return bf16_pair
+
+
 if SIM:
     load4, store4, aligned = _load4_sim, _store4_sim, _aligned_sim
+    # the simulator runs the kernels' callees compiled for the CPU: the CPU's rounding
+    bf16_pair, bf16_packed, store2x32 = _bf16_pair_sim(), _bf16_packed_sim(), _store2x32_sim
+    bf16_packed_any = _bf16_packed_any_sim()
 else:
     load4, store4, aligned = _load4_cuda, _store4_cuda, _aligned_cuda
+    bf16_pair, bf16_packed, store2x32 = _bf16_pair_cuda, _bf16_packed_cuda, _store2x32_cuda
+    #: for any input (the activations): cvt.rn keeps +-inf and makes every NaN the canonical
+    #: NaN 0x7FFF, where the CPU keeps a NaN's sign (NaN payloads are not promised: README)
+    bf16_packed_any = _bf16_packed_cuda
+
+
+def device_address(arr):
+    """The device address of ``arr``'s first element (0 under the simulator, whose
+    vector stores are plain element stores: any address is aligned for them)."""
+    if SIM:
+        return 0
+    return int(arr.__cuda_array_interface__["data"][0])
+
+
+def vector_alignment(dtype):
+    """Bytes ``store4`` needs ``&arr[i]`` aligned to, for a numpy dtype."""
+    from numba import from_dtype
+    return _vector_width(from_dtype(dtype))[1]
 
 
 __all__ = ["SIM", "INSTALL_HINT", "cuda", "probe", "jit", "launch", "as_device_array", "to_device",
-           "load4", "store4", "aligned"]
+           "load4", "store4", "aligned", "bf16_pair", "bf16_packed", "bf16_packed_any", "store2x32",
+           "device_address", "vector_alignment", "resident_blocks"]
