@@ -180,12 +180,7 @@ def _busy():
 def _seed_from_generator(g):
     """The seed a ``generator=`` argument stands for: one 63-bit integer drawn from ``g``
     (advancing it like any torch random call), the rule of ``fastinit.init.seed_from_generator``."""
-    shared = getattr(_fi, "seed_from_generator", None)
-    if shared is not None:
-        return shared(g)
-    if not isinstance(g, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None; got {type(g).__name__}")
-    return int(torch.randint(0, 2**63 - 1, (), generator=g, device=g.device, dtype=torch.int64))
+    return _fi.seed_from_generator(g)
 
 
 # ------------------------------------------------------------------ the model's tensors

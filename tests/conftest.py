@@ -29,6 +29,23 @@ def _small_tiles(monkeypatch):
     yield
 
 
+def bf16_bits_reference(u):
+    """The CPU kernels' own float32 -> bfloat16 rounding (``_fmath.f32_to_bf16_bits``) of the
+    uint32 bit patterns ``u``, element by element: the reference the GPU's ``cvt.rn.bf16x2``
+    and the exhaustive nearest-even check are compared with."""
+    from numba import njit
+
+    from fastinit._fmath import f32_to_bf16_bits
+
+    @njit
+    def ref(x):
+        out = np.empty(x.size, np.uint16)
+        for i in range(x.size):
+            out[i] = f32_to_bf16_bits(x[i])
+        return out
+    return ref(np.ascontiguousarray(u).view(np.float32))
+
+
 def repo_root():
     return pathlib.Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ from fastinit import activations as A
 from fastinit import dispatch
 from fastinit.gpu import runtime
 
-from conftest import FLOAT_DTYPES
+from conftest import FLOAT_DTYPES, bf16_bits_reference
 
 
 CUDA, SIM = runtime.probe()
@@ -541,19 +541,6 @@ def _bf16_kernel():
     return runtime.jit(k)
 
 
-def _bf16_reference(u):
-    from fastinit._fmath import f32_to_bf16_bits
-    from numba import njit
-
-    @njit
-    def ref(x):
-        out = np.empty(x.size, np.uint16)
-        for i in range(x.size):
-            out[i] = f32_to_bf16_bits(x[i])
-        return out
-    return ref(u.view(np.float32))
-
-
 def test_bf16_pair_equals_the_cpu_rounding_on_edge_patterns():
     # cvt.rn.bf16x2.f32 (runtime.bf16_pair) against _fmath.f32_to_bf16_bits: every sign and finite
     # exponent x the low bits around each rounding decision (test_gpu_sim.py: the same patterns
@@ -567,7 +554,7 @@ def test_bf16_pair_equals_the_cpu_rounding_on_edge_patterns():
         u = u[::37][:772]  # the simulator runs a Python thread per CUDA thread (an even count: pairs)
     out = CUDA.device_array(u.size, np.uint16)
     runtime.launch(_bf16_kernel(), u.size // 2, dev(u.view(np.float32)), out, u.size)
-    assert_same_bits(host(out), _bf16_reference(u), "bf16_pair")
+    assert_same_bits(host(out), bf16_bits_reference(u), "bf16_pair")
 
 
 @pytest.mark.skipif(SIM, reason="2**32 inputs: a real GPU only")
@@ -579,4 +566,4 @@ def test_bf16_pair_equals_the_cpu_rounding_on_every_finite_float32():
         u = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32)
         u[(u & np.uint32(0x7F800000)) == np.uint32(0x7F800000)] = 0  # finite only: the samplers' values
         runtime.launch(kernel, chunk // 2, dev(u.view(np.float32)), out, chunk)
-        assert_same_bits(host(out), _bf16_reference(u), f"bf16_pair [{start:#x}, +2**28)")
+        assert_same_bits(host(out), bf16_bits_reference(u), f"bf16_pair [{start:#x}, +2**28)")
