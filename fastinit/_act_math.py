@@ -288,11 +288,15 @@ def _by_type_impl(x, v32, v64):
     return lambda x, v32, v64: np.float64(v64)
 
 
-def _generic(name, f32_impl, f64_impl, doc):
+def _generic(name, f32, f64, doc):
+    """A function ``name(x)`` for jitted code calling ``f32`` on a float32 ``x``, else ``f64``."""
     def stub(x):
         raise NotImplementedError("only callable from jitted code")
     stub.__name__ = stub.__qualname__ = name
-    stub.__doc__ = doc
+    stub.__doc__ = (f"{doc}, float32 or float64: ``{f32.__name__}`` or ``{f64.__name__}``, whose "
+                    "docstrings give the max errors.")
+    f32_impl = lambda x: f32(x)  # noqa: E731
+    f64_impl = lambda x: f64(x)  # noqa: E731
 
     @overload(stub)
     def _impl(x):
@@ -386,18 +390,9 @@ def _softplus_parts64(z):
     return math.log1p(e), es, sp
 
 
-expm1_exp = _generic("expm1_exp", lambda x: expm1_exp_f32(x), lambda x: _expm1_exp64(x),
-                     "``(exp(x) - 1, exp(x))``, float32 or float64 (max errors: ``expm1_exp_f32``, "
-                     "``_expm1_exp64``).")
-softplus3 = _generic("softplus3", lambda x: softplus_parts_f32(x), lambda x: _softplus_parts64(x),
-                     "``(log(1 + exp(-|z|)), sigmoid z, 1 - sigmoid z)``, float32 or float64 (max errors: "
-                     "``softplus_parts_f32``, ``_softplus_parts64``).")
-tanh3 = _generic("tanh3", lambda x: tanh_parts(x), lambda x: _tanh_parts64(x),
-                 "``(tanh x, 1 - tanh(x)**2, x - tanh x)``, float32 or float64 (max errors: ``tanh_parts``, "
-                 "``_tanh_parts64``).")
-sigmoid2 = _generic("sigmoid2", lambda x: sigmoid_parts(x), lambda x: _sigmoid_parts64(x),
-                    "``(sigmoid x, 1 - sigmoid x)``, float32 or float64 (max errors: ``sigmoid_parts``, "
-                    "``_sigmoid_parts64``).")
-ndtr2 = _generic("ndtr2", lambda x: ndtr_parts(x), lambda x: _ndtr_parts64(x),
-                 "``(Phi(x), phi(x))`` (normal CDF and density), float32 or float64 (max errors: "
-                 "``ndtr_parts``, ``_ndtr_parts64``).")
+expm1_exp = _generic("expm1_exp", expm1_exp_f32, _expm1_exp64, "``(exp(x) - 1, exp(x))``")
+softplus3 = _generic("softplus3", softplus_parts_f32, _softplus_parts64,
+                     "``(log(1 + exp(-|z|)), sigmoid z, 1 - sigmoid z)``")
+tanh3 = _generic("tanh3", tanh_parts, _tanh_parts64, "``(tanh x, 1 - tanh(x)**2, x - tanh x)``")
+sigmoid2 = _generic("sigmoid2", sigmoid_parts, _sigmoid_parts64, "``(sigmoid x, 1 - sigmoid x)``")
+ndtr2 = _generic("ndtr2", ndtr_parts, _ndtr_parts64, "``(Phi(x), phi(x))`` (normal CDF and density)")
