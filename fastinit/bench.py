@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 import fastinit as fi
-from fastinit.cpu.fill import run_tiles
+from fastinit.cpu.runtime import run_tiles
 from fastinit.cpu.ntstore import store_fence, stream_copy
 
 __all__ = ["parallel_fill", "parallel_copy", "interleaved", "interleaved_times", "median_ratio", "run", "format_table", "act_run", "format_act_table", "jit_latency",

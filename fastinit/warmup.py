@@ -12,7 +12,7 @@ and CI jobs::
     fastinit warmup --all --dtypes float32,bfloat16 --jobs 2
 
 Each kernel is compiled with exactly the signature the library's own call
-builds (``cpu.fill.kernel_for``), so the cache entry is the one a later call
+builds (``cpu.runtime.kernel_for``), so the cache entry is the one a later call
 loads. Numba writes each entry to a temporary file and renames it into place,
 so workers (or processes of other jobs) compiling the same kernel at once
 leave a valid cache (``tests/test_warmup.py`` runs two at once). The cache
@@ -140,17 +140,17 @@ def compile_job(job):
     library call builds; returns the seconds it took."""
     t0 = time.perf_counter()
     if job[0] == "fill":
-        from .cpu import fill
+        from .cpu import fill, runtime
         _, dist, kind = job
         out = np.zeros((1, 8), _STORAGE[kind])
-        fill.kernel_for(fill.fill_rows, (out, np.zeros(1, np.uint64)), fill._FILL_SCALARS, (dist, kind))
+        runtime.kernel_for(fill.fill_rows, (out, np.zeros(1, np.uint64)), fill._FILL_SCALARS, (dist, kind))
     elif job[0] == "constant":
-        from .cpu import constant, fill
-        a = np.zeros(fill.SMALL + 1, _STORAGE[job[1]])  # above SMALL: the kernel path
+        from .cpu import constant, runtime
+        a = np.zeros(runtime.SMALL + 1, _STORAGE[job[1]])  # above SMALL: the kernel path
         constant.set_all(a, a.dtype.type(0))
     else:
         from .cpu import elementwise as ew
-        _activations()  # registers the math and stamps the cache
+        _activations()  # registers the math
         _, code, _, prm, gated, kind = job
         arrays = tuple(np.zeros(8, _STORAGE[kind]) for _ in range(6 if gated else 4))
         ew.run(arrays, prm, ew.FUSED, code, kind, gated)
