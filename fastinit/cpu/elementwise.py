@@ -29,8 +29,7 @@ import numpy as np
 from numba import literally, njit, types
 from numba.extending import overload
 
-from ..distributions import codec
-from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64
+from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
 from .ntstore import line_head, store_fence, stream_copy
 from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 

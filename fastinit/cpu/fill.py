@@ -29,8 +29,8 @@ from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
-from ..distributions import (BITS, KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, TRUNC_NORMAL,
-                             TRUNC_NORMAL_CENTRAL, UNIFORM, pair_sampler, store_fn)
+from ..distributions import BITS, TRUNC_NORMAL, TRUNC_NORMAL_CENTRAL, UNIFORM, pair_sampler
+from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, store_fn
 from .ntstore import line_head, store_fence, stream_copy
 from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 
@@ -244,7 +244,7 @@ def _round_tile(o, vals, n, kind):
 
 
 def _rounded(v, kind):
-    """The float32 ``v`` stored as output ``kind`` (``distributions.store_fn``)."""
+    """The float32 ``v`` stored as output ``kind`` (``storage.store_fn``)."""
     raise NotImplementedError("only callable from jitted code")
 
 
