@@ -67,11 +67,11 @@ def _init_jobs(need, kinds):
     if need == "constant":
         return [("constant", k) for k in kinds]
     if need == _TRUNC[0]:
-        # float64 outputs always take the float64 math (init._fill); other kinds pick one of
-        # three by the bounds (init._trunc_params)
+        # the bounds pick one of three codes (distributions._prepare_trunc); float64 outputs
+        # run one kernel for all three (D.kernel_code)
         return [("fill", d, k) for k in kinds
-                for d in ((D.TRUNC_NORMAL_WIDE,) if k == S.KIND_F64 else
-                          (D.TRUNC_NORMAL_CENTRAL, D.TRUNC_NORMAL, D.TRUNC_NORMAL_WIDE))]
+                for d in dict.fromkeys(D.kernel_code(c, k) for c in (D.TRUNC_NORMAL_CENTRAL, D.TRUNC_NORMAL,
+                                                                     D.TRUNC_NORMAL_WIDE))]
     return [("fill", need, k) for k in kinds]
 
 
