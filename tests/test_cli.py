@@ -186,14 +186,14 @@ def test_task_size_script_runs_and_restores_task(capsys):
     # benchmarks/task_size.py (thread-pool task size sweep) must not rot: tiny run
     import importlib.util
     import pathlib
-    from fastinit.cpu import fill
+    from fastinit.cpu import runtime
     path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "task_size.py"
     spec = importlib.util.spec_from_file_location("task_size", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    task, per = fill.TASK, fill.PER_THREAD
+    task, per = runtime.TASK, runtime.PER_THREAD
     mod.main(["--log2n", "14", "--rounds", "1", "--tasks", "12,14", "--per-thread", "4,1"])
-    assert (fill.TASK, fill.PER_THREAD) == (task, per)
+    assert (runtime.TASK, runtime.PER_THREAD) == (task, per)
     lines = capsys.readouterr().out.splitlines()[1:]
     assert [ln.split(":")[0] for ln in lines] == [
         "TASK 2**12, 4 per thread", "TASK 2**12, 1 per thread", "TASK 2**14, 4 per thread", "TASK 2**14, 1 per thread"]
