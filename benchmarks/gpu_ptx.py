@@ -37,8 +37,8 @@ also the ``FFMA``/``DFMA`` count of the cubin numba-cuda links, which is what ru
 rounded ``div.rn``/``sqrt.rn`` into Newton steps with FFMAs (22 for one of each,
 exact by construction), so only kernels without them must show 0 (uniform, the
 raw bits); 2026-11-23, all 168 kernels, 442 s: uniform 0 FFMA, normal 57,
-trunc_normal 55 (+ libdevice's DFMA in its float64 tail path). Any kernel that fails to compile is listed at the end and the
-exit status is 1.
+trunc_normal 55 (+ libdevice's DFMA in its float64 tail path). Any kernel that
+fails to compile is listed at the end and the exit status is 1.
 
     CUDA_HOME=/usr/local/cuda-13.0 python benchmarks/gpu_ptx.py
 

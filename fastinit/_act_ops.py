@@ -37,7 +37,7 @@ def launch(entry, params, mode, srcs, grad, outs, kind):
         The outputs the mode writes, ``N_OUT[entry.gated][mode]`` of them:
         y / gi / y, gi / y, f'(x); gated: y / ga, gb / y, ga, gb.
     kind : int
-        The storage kind (``distributions.KIND_*``) of every view.
+        The storage kind (``storage.KIND_*``) of every view.
 
     Notes
     -----

@@ -20,26 +20,19 @@ written (IEEE half or bfloat16: computed in float32, rounded to nearest-even
 once). The four mode loops live in one kernel so one compile serves every
 API call.
 
-Threads: like ``cpu/fill.py`` (serial ``nogil`` cached kernel, Python thread
-pool, tiles of ``TASK`` elements); the value of an element never depends on
+Threads: like ``cpu/fill.py`` (serial ``nogil`` cached kernel, ``runtime``'s Python
+thread pool, tiles of ``TASK`` elements); the value of an element never depends on
 the tiling.
 """
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 from numba import literally, njit, types
 from numba.extending import overload
 
-from .. import _act_math as _act_math_mod
-from .. import _act_registry as _registry_mod
-from .. import _fmath as _fmath_mod
-from .. import distributions as _dist_mod
 from .._act_registry import BACKWARD, FORWARD, FUSED, MATH, N_OUT
-from ..distributions import codec
-from . import ntstore as _ntstore_mod
-from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, kernel_for, run_tiles, streams
+from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
+from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 from .ntstore import line_head, store_fence, stream_copy
 
 def _tile_in(buf, src, t0, m, kind):
@@ -347,10 +340,8 @@ def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, stream, code, kind):
         store_fence()
 
 
-#: both kernels' cache stamps: the source of every module they inline (the math table and the math)
-_CACHE_STAMPS = {k: _stamp_dependencies(k, [sys.modules[__name__], _registry_mod, _act_math_mod, _fmath_mod,
-                                            _dist_mod, _ntstore_mod])
-                 for k in (act_1d, gated_1d)}
+#: both kernels' cache stamps cover the package's source, the math table and the math included
+_CACHE_STAMPS = {k: _stamp_dependencies(k) for k in (act_1d, gated_1d)}
 
 
 _SCALARS = (types.int64, types.int64, types.UniTuple(types.float64, 4), types.int64, types.int64)

@@ -2,7 +2,7 @@
 
 Same four modes, same arrays, same math: the activation's ``(x, p) -> (f, f')``
 of ``fastinit._act_registry.MATH`` is compiled for the device, 16-bit
-data is widened to float32 and rounded back once with ``distributions.codec``.
+data is widened to float32 and rounded back once with ``storage.codec``.
 One kernel per (activation, mode, kind, gated), built on first use
 (``_act_kernel``, ``_gated_kernel``). A thread takes four consecutive
 elements per grid step, read and written with one vector access per array
@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from .._act_registry import BACKWARD, FORWARD, FUSED, MATH
-from ..distributions import KIND_BF16, KIND_F64, codec
+from ..storage import KIND_BF16, KIND_F64, codec
 from . import runtime as rt
 
 cuda = rt.cuda()
