@@ -32,8 +32,9 @@ from numba.extending import overload
 
 from .._act_registry import BACKWARD, FORWARD, FUSED, MATH, N_OUT
 from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
-from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 from .ntstore import line_head, store_fence, stream_copy
+from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
+
 
 def _tile_in(buf, src, t0, m, kind):
     raise NotImplementedError("only callable from jitted code")
