@@ -35,6 +35,7 @@ from .. import _fmath as _fmath_mod
 from .. import distributions as _dist_mod
 from ..distributions import codec
 from . import ntstore as _ntstore_mod
+from .llvm_inline import OPTIONS as _LLVM_INLINE, twin
 from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, kernel_for, run_tiles, streams
 from .ntstore import line_head, store_fence, stream_copy
 
@@ -118,7 +119,7 @@ def _act_loops(xs, gs, ys, gis, p, mode, code):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_act_loops, inline="always", prefer_literal=True)
+@overload(_act_loops, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _act_loops_impl(xs, gs, ys, gis, p, mode, code):
     """The four mode loops over same-typed float arrays (no conversions),
     with the math of literal ``code`` resolved here, at typing time."""
@@ -129,7 +130,7 @@ def _act_loops_impl(xs, gs, ys, gis, p, mode, code):
         # 16-bit arrays in the wide branch, float32 tiles with float64 params):
         # an overload's constant does not prune the branch
         return lambda xs, gs, ys, gis, p, mode, code: None
-    fn = _MATH[code.literal_value]
+    fn = twin(_MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
 
     def impl(xs, gs, ys, gis, p, mode, code):
         n = xs.size
@@ -252,7 +253,7 @@ def _gated_loops_impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
         return None  # not matched: Numba retries with the literal
     if not isinstance(as_.dtype, types.Float) or as_.dtype != p.dtype:
         return lambda as_, bs, gs, ys, gas, gbs, p, mode, code: None  # see _act_loops_impl
-    fn = _MATH[code.literal_value]
+    fn = twin(_MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
 
     def impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
         n = as_.size
