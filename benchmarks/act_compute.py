@@ -12,7 +12,7 @@ import numpy as np
 
 from fastinit import activations as A
 from fastinit.cpu import elementwise as ew
-from fastinit.cpu import fill
+from fastinit.cpu import runtime
 
 MODES = {"forward": ew.FORWARD, "backward": ew.BACKWARD, "fused": ew.FUSED, "fused_d": ew.FUSED_D}
 KINDS = {"float32": (ew.KIND_F32, np.float32), "float64": (ew.KIND_F64, np.float64),
@@ -35,7 +35,7 @@ def measure(name, dtype="float32", mode="fused", n=1 << 15, calls=200, repeat=5)
     code, prm = e.resolve(A._params(e, {}))
     p4 = tuple(float(v) for v in prm) + (0.0,) * (4 - len(prm))
     sig = (numba.typeof(x),) * 4 + ew._SCALARS + (numba.types.literal(code), numba.types.literal(kind))
-    k = fill.specialize(ew.act_1d, sig)
+    k = runtime.specialize(ew.act_1d, sig)
     m = MODES[mode]
     k(x, g, y, gi, 0, n, p4, m, 0, code, kind)  # 0: regular stores (cache-resident)
     best = float("inf")

@@ -1,11 +1,11 @@
 """constant fills by size: numpy's fill, fastinit's constant path (numpy below
 ``constant.SERIAL_BYTES``, the threaded kernel above, streamed from
-``fill.STREAM_WRITE_ONLY_BYTES``) and torch ``fill_`` (2 threads), float32, best of 7.
+``runtime.STREAM_WRITE_ONLY_BYTES``) and torch ``fill_`` (2 threads), float32, best of 7.
 
     python benchmarks/constant_sizes.py
 """
 import time, numpy as np, torch
-from fastinit.cpu import constant, fill
+from fastinit.cpu import constant, runtime
 torch.set_num_threads(2)
 def best(f, r=7):
     ts=[]
@@ -19,4 +19,4 @@ for mib in (4, 32, 128, 1024):
     np_t = best(lambda: a.__setitem__(Ellipsis, np.float32(2.5)))
     fi_t = best(lambda: constant.set_all(a, np.float32(1.5)))
     th_t = best(lambda: t.fill_(3.5))
-    print(f"{mib:5d} MiB  numpy {n/np_t/1e9:6.2f}  fastinit set_all {n/fi_t/1e9:6.2f}  torch {n/th_t/1e9:6.2f} G el/s  stream={fill.streams(a.nbytes, write_only=True)}")
+    print(f"{mib:5d} MiB  numpy {n/np_t/1e9:6.2f}  fastinit set_all {n/fi_t/1e9:6.2f}  torch {n/th_t/1e9:6.2f} G el/s  stream={runtime.streams(a.nbytes, write_only=True)}")

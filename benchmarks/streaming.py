@@ -1,7 +1,7 @@
 """Streaming (non-temporal) stores: where they pay, and what the kernels reach with them.
 
 ``--threshold``: for output sizes from 256 KiB to 256 MiB, a fill written with
-regular stores vs streaming stores (``fastinit.cpu.fill.STREAM_BYTES`` and
+regular stores vs streaming stores (``fastinit.cpu.runtime.STREAM_BYTES`` and
 ``STREAM_WRITE_ONLY_BYTES`` switched per call), each followed by the next op's read of the output (a parallel sum):
 regular stores leave a small output in cache for that read, streaming stores
 do not read the lines first. Printed per size: the median over interleaved
@@ -30,6 +30,7 @@ from fastinit import bench
 from fastinit import distributions as D
 from fastinit._stream import key_words
 from fastinit.cpu import fill as F
+from fastinit.cpu import runtime as R
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -43,18 +44,18 @@ def _sum_range(a, lo, hi):
 
 def parallel_sum(a):
     """The next op: one parallel read of ``a`` (float32)."""
-    F.run_tiles(lambda r0, r1, c0, c1: _sum_range(a, c0, c1), 1, a.size)
+    R.run_tiles(lambda r0, r1, c0, c1: _sum_range(a, c0, c1), 1, a.size)
 
 
 def with_stream(on, fn):
     """``fn`` with every output streamed (on) or none (off)."""
     def call():
-        old = F.STREAM_BYTES, F.STREAM_WRITE_ONLY_BYTES
-        F.STREAM_BYTES = F.STREAM_WRITE_ONLY_BYTES = 0 if on else None
+        old = R.STREAM_BYTES, R.STREAM_WRITE_ONLY_BYTES
+        R.STREAM_BYTES = R.STREAM_WRITE_ONLY_BYTES = 0 if on else None
         try:
             fn()
         finally:
-            F.STREAM_BYTES, F.STREAM_WRITE_ONLY_BYTES = old
+            R.STREAM_BYTES, R.STREAM_WRITE_ONLY_BYTES = old
     return call
 
 

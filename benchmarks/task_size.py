@@ -1,7 +1,7 @@
 """Elements/s of the parallel fills for several thread-pool splits: the cap on a
-task's size (``fill.TASK``) and the tasks per thread below it (``fill.PER_THREAD``).
+task's size (``runtime.TASK``) and the tasks per thread below it (``runtime.PER_THREAD``).
 
-Each task of the CPU driver (``fastinit.cpu.fill.run_tiles``) costs some Python
+Each task of the CPU driver (``fastinit.cpu.runtime.run_tiles``) costs some Python
 and a hand-over between threads; this times the parallel fill reference,
 ``uniform_`` and ``normal_`` on float32 for each split, interleaved round by
 round (best of ``--rounds``).
@@ -31,7 +31,7 @@ import numpy as np
 
 import fastinit as fi
 from fastinit.bench import interleaved, parallel_fill
-from fastinit.cpu import fill as F
+from fastinit.cpu import runtime as R
 
 
 def main(argv=None):
@@ -47,17 +47,17 @@ def main(argv=None):
              "normal": lambda: fi.normal_(out, seed=1)}
     def with_split(split, f):
         def call():
-            F.TASK, F.PER_THREAD = split
+            R.TASK, R.PER_THREAD = split
             f()
         return call
     timed = {(split, name): with_split(split, f) for split in splits for name, f in calls.items()}
-    saved = F.TASK, F.PER_THREAD
+    saved = R.TASK, R.PER_THREAD
     try:
         for f in timed.values():  # warm-up: JIT, page faults, thread pool
             f()
         best = interleaved(timed, args.rounds)
     finally:
-        F.TASK, F.PER_THREAD = saved
+        R.TASK, R.PER_THREAD = saved
     print(f"{out.size:,} float32 elements, best of {args.rounds} interleaved rounds (G elements/s)")
     for split in splits:
         task, per = split

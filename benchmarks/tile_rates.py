@@ -36,6 +36,7 @@ import fastinit as fi
 from fastinit import distributions as D
 from fastinit.bench import interleaved, interleaved_times, median_ratio
 from fastinit.cpu import fill as F
+from fastinit.cpu import runtime as R
 
 # Phi(-2), 1 - Phi(-2), Phi(2) - Phi(-2): trunc_normal on [-2, 2], as init.py prepares it
 _TRUNC = (0.022750131948179195, 0.9772498680518208, 0.9544997361036416, 0.0, 1.0, -2.0, 2.0)
@@ -136,7 +137,7 @@ def main(argv=None):
         prm = tuple(float(p) for p in prm) + (0.0,) * (8 - len(prm))
         sig = (numba.typeof(out), numba.typeof(starts)) + F._FILL_SCALARS + (
             types.literal(dist), types.literal(kind))
-        kern = F.specialize(F.fill_rows, sig)
+        kern = R.specialize(F.fill_rows, sig)
 
         def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
             for _ in range(reps):

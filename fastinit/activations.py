@@ -296,8 +296,6 @@ _SIGMOID, _TANH, _TANHSHRINK = _math(_sigmoid), _math(_tanh), _math(_tanhshrink)
 _SOFTPLUS, _LOGSIG, _HSIG, _HSWISH = _math(_softplus), _math(_log_sigmoid), _math(_hardsigmoid), _math(_hardswish)
 _SOFTSIGN, _HSHRINK, _SSHRINK = _math(_softsign), _math(_hardshrink), _math(_softshrink)
 
-_ew.stamp([__import__(__name__, fromlist=["_"])])
-
 
 # ------------------------------------------------------------------ checks
 def _finite(name):

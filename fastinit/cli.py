@@ -7,20 +7,31 @@ import sys
 from .io import make, make_zarr  # noqa: F401  (``cli.make`` predates fastinit.io; the command's writers)
 
 
+def _unknown(what, names, allowed, extra=""):
+    """Say which of ``names`` are not in ``allowed`` (True if any, after printing it)."""
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        print(f"fastinit bench: unknown {what}(s) {', '.join(unknown)}; choose from {', '.join(allowed)}{extra}",
+              file=sys.stderr)
+    return bool(unknown)
+
+
 def _acts_arg(args, bench):
     """The activations ``--acts`` asks for, or None (after saying why) for an unknown one."""
-    acts = bench.QUICK_ACTS
-    if args.full:
-        acts = tuple(a[0] for a in bench.ACTS)
+    every = tuple(a[0] for a in bench.ACTS)
+    acts = every if args.full else bench.QUICK_ACTS
     if args.acts:
-        acts = () if args.acts == "none" else (tuple(a[0] for a in bench.ACTS) if args.acts == "all"
-                                               else tuple(args.acts.split(",")))
-    unknown = [a for a in acts if a not in {x[0] for x in bench.ACTS}]
-    if unknown:
-        print(f"fastinit bench: unknown activation(s) {', '.join(unknown)}; choose from "
-              f"{', '.join(x[0] for x in bench.ACTS)}, or all / none", file=sys.stderr)
+        acts = () if args.acts == "none" else (every if args.acts == "all" else tuple(args.acts.split(",")))
+    return None if _unknown("activation", acts, every, ", or all / none") else acts
+
+
+def _ops_arg(args, bench):
+    """The ops ``--ops`` asks for (None: the device's default), or False (after saying why) for an
+    unknown one."""
+    if not args.ops:
         return None
-    return acts
+    ops = tuple(args.ops.split(","))
+    return False if _unknown("op", ops, bench.OPS) else ops
 
 
 def _cmd_bench_gpu(args, bench):
@@ -34,9 +45,9 @@ def _cmd_bench_gpu(args, bench):
     n = args.size or ((1 << 30) if args.full else (1 << 28))
     repeat = args.repeat or (5 if args.full else 3)
     dtypes = tuple(args.dtypes.split(",")) if args.dtypes else ("float32", "bfloat16")
-    ops = tuple(args.ops.split(",")) if args.ops else None
+    ops = _ops_arg(args, bench)
     acts = _acts_arg(args, bench)
-    if acts is None:
+    if acts is None or ops is False:
         return 2
     print(f"fastinit bench --device cuda: {n:,} elements per op, median of {max(repeat, 10)} after "
           f"{bench.GPU_WARMUP_S:g} s of warm-up", file=sys.stderr)
@@ -64,23 +75,22 @@ def _cmd_bench(args):
     from . import bench
     if args.device == "cuda":
         return _cmd_bench_gpu(args, bench)
+    ops, acts = _ops_arg(args, bench), _acts_arg(args, bench)
+    if ops is False or acts is None:  # said why, before any timing
+        return 2
     n = args.size or ((1 << 28) if args.full else (1 << 23))
     # default run: 5 interleaved rounds of 32 MiB calls (best of 2 swung normal float32
     # 0.77-1.37 G elements/s between runs); the 3 extra rounds cost a few seconds
     repeat = 3 if args.full else 5
-    print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), "
-          f"best of {args.repeat or repeat} interleaved rounds; comparing with NumPy and torch where installed",
+    print(f"fastinit bench: {n:,} elements per op ({n * 4 / 2**20:.0f} MiB as float32), best of "
+          f"{args.repeat or repeat} interleaved rounds; comparing with NumPy and torch where installed",
           file=sys.stderr)
     dtypes = ("float32", "bfloat16", "float16") if args.full else ("float32", "bfloat16")
     if args.dtypes:
         dtypes = tuple(args.dtypes.split(","))
-    ops = tuple(args.ops.split(",")) if args.ops else None
     result = bench.run(n=n, dtypes=dtypes, repeat=args.repeat or repeat, ops=ops,
                        progress=lambda s: print(f"  {s} ...", file=sys.stderr))
     print(bench.format_table(result))
-    acts = _acts_arg(args, bench)
-    if acts is None:
-        return 2
     if acts:
         na = args.size or ((1 << 26) if args.full else (1 << 23))
         modes = bench.ACT_MODES if args.full else ("fused",)
@@ -240,12 +250,16 @@ def _cmd_make_zarr(args, shape, stream):
 
 
 def main(argv=None):
+    from . import bench
+    from .init import INITIALIZERS
     p = argparse.ArgumentParser(prog="fastinit", description="Fast, reproducible weight initialization.")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bench", help="compare fastinit with NumPy and torch on this machine")
     b.add_argument("--full", action="store_true", help="1 GiB float32 per op, float16 too, 3 repeats (slow)")
-    b.add_argument("--size", type=int, default=None, help="elements per op (default 2**23; --full 2**28, activations 2**26)")
-    b.add_argument("--ops", help="comma-separated subset: uniform,normal,trunc_normal,kaiming_uniform,xavier_normal")
+    b.add_argument("--size", type=int, default=None,
+                   help="elements per op (default 2**23; --full 2**28, activations 2**26)")
+    b.add_argument("--ops", help=f"comma-separated subset of {','.join(bench.OPS)} (default: "
+                                 f"{','.join(bench.CPU_OPS)}; cuda: {','.join(bench.QUICK_OPS)}, never orthogonal)")
     b.add_argument("--dtypes", help="comma-separated subset of float32,bfloat16,float16")
     b.add_argument("--acts", help="activations to time: comma-separated (relu,gelu,gelu_tanh,swiglu,...), "
                                   "'all' or 'none' (default gelu fused, float32; --full: all, 3 modes)")
@@ -257,7 +271,7 @@ def main(argv=None):
     i = sub.add_parser("info", help="versions, threads, SIMD level, GPU")
     i.set_defaults(fn=_cmd_info)
     m = sub.add_parser("make", help="write an initialized tensor to .npy, .safetensors or a Zarr store")
-    m.add_argument("name", help="initializer, e.g. normal, kaiming_uniform, trunc_normal")
+    m.add_argument("name", help=f"initializer: {', '.join(n[:-1] for n in INITIALIZERS)}")
     m.add_argument("--shape", required=True, help="e.g. 65536,65536")
     m.add_argument("--dtype", default="float32", help="float32, float64, float16, bfloat16 (bf16)")
     m.add_argument("--seed", type=int, default=0)

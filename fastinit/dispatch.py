@@ -25,7 +25,9 @@ import threading
 
 import numpy as np
 
-from .distributions import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
+from .storage import KIND_BF16, KIND_F16
+from .storage import KINDS as _KINDS
+from .storage import storage_scalar  # noqa: F401  (the kernels' scalars, here with the dtype rules)
 
 __all__ = ["as_target", "float_kind", "resolve_dtype", "FLOAT_DTYPES", "device_of", "same_device",
            "check_device", "set_default_device", "get_default_device", "empty", "empty_like",
@@ -34,7 +36,6 @@ __all__ = ["as_target", "float_kind", "resolve_dtype", "FLOAT_DTYPES", "device_o
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 DEVICES = ("cpu", "cuda")
-_KINDS = {"float32": KIND_F32, "float64": KIND_F64, "float16": KIND_F16, "bfloat16": KIND_BF16}
 _INSTALL = "pip install 'fastinit-kernels[cuda]'"
 
 
@@ -70,19 +71,6 @@ def resolve_dtype(dtype):
         raise TypeError(f"dtype must be one of {', '.join(FLOAT_DTYPES)}; got {dtype!r}") from None
     float_kind(dt)
     return dt
-
-
-def storage_scalar(value, kind):
-    """``value`` (a Python float) as the scalar the kernels store for ``kind``:
-    float32/float64, or the uint16 bits of the float32 value rounded to
-    nearest-even for float16/bfloat16 (torch's ``fill_`` rounds through float
-    the same way)."""
-    if kind == KIND_F64:
-        return np.float64(value)
-    f = np.float32(value)
-    if kind == KIND_F32:
-        return f
-    return np.uint16(codec(kind)[1](f))  # the kernels' own rounding (distributions.codec)
 
 
 # ------------------------------------------------------------------ devices

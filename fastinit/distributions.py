@@ -37,9 +37,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._fmath import (bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_bf16_bits_any,
-                     f32_to_f16_bits, fma, hoisted, ndtri_pq, ndtri_pq64, ndtri_pq_central, neg2_log_odd23, sincos_turns, sqrt_f,
+from ._fmath import (fma, hoisted, ndtri_pq, ndtri_pq64, ndtri_pq_central, neg2_log_odd23, sincos_turns, sqrt_f,
                      top_bits_f32, top_bits_odd_f32)
+from .storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, store_fn
 
 F32 = np.float32
 F64 = np.float64
@@ -51,9 +51,6 @@ TRUNC_NORMAL = 2
 TRUNC_NORMAL_WIDE = 3
 TRUNC_NORMAL_CENTRAL = 4
 BITS = 9  # raw words (random_bits): no transform
-
-#: output kinds: how a value is stored (16-bit kinds as uint16 bit patterns)
-KIND_F32, KIND_F64, KIND_F16, KIND_BF16, KIND_U32 = 0, 1, 2, 3, 4
 
 _2M24 = F32(2.0 ** -24)
 _2M32 = 2.0 ** -32
@@ -155,52 +152,6 @@ SAMPLERS = {
 }
 
 
-@njit(inline="always")
-def _identity(v):
-    return v
-
-
-@njit(inline="always")
-def _to_f16(v):
-    return f32_to_f16_bits(v)
-
-
-@njit(inline="always")
-def _from_f16(v):
-    return f16_bits_to_f32(v)
-
-
-@njit(inline="always")
-def _from_bf16(v):
-    return bf16_bits_to_f32(v)
-
-
-@njit(inline="always")
-def _to_bf16_any(v):
-    return f32_to_bf16_bits_any(v)
-
-
-_STORE = {KIND_F16: _to_f16, KIND_BF16: f32_to_bf16_bits}
-
-
-def store_fn(kind):
-    """The jitted ``v -> stored value`` of a sampler's float32 value for an
-    output ``kind``: nearest-even 16-bit bit patterns for float16/bfloat16
-    (finite values only: samplers never make NaN), identity otherwise: the
-    rounding ``pair_sampler`` applies."""
-    return _STORE.get(kind, _identity)
-
-
-def codec(kind):
-    """``(load, store)`` jitted functions of an output kind for data that may
-    hold anything (the activations' inputs and results): 16-bit bit patterns
-    <-> float32 (exact widening; nearest-even rounding that keeps inf and NaN),
-    identities for float32/float64. Both devices' elementwise kernels use it."""
-    if kind == KIND_F16:
-        return _from_f16, _to_f16
-    if kind == KIND_BF16:
-        return _from_bf16, _to_bf16_any
-    return _identity, _identity
 _PAIRS = {}
 
 

@@ -813,8 +813,13 @@ he_normal = _allocating(he_normal_, "he_normal")
 lecun_uniform = _allocating(lecun_uniform_, "lecun_uniform")
 lecun_normal = _allocating(lecun_normal_, "lecun_normal")
 
-#: every initializer that draws random values: name -> in-place function
+#: every initializer that draws random values and can be called with the tensor alone: name -> in-place
+#: function (``variance_scaling_``, random too, needs its scale, mode and distribution)
 RANDOM_INITIALIZERS = {f.__name__: f for f in (
     uniform_, normal_, trunc_normal_, xavier_uniform_, xavier_normal_, kaiming_uniform_,
     kaiming_normal_, orthogonal_, sparse_, glorot_uniform_, glorot_normal_, he_uniform_,
     he_normal_, lecun_uniform_, lecun_normal_)}
+#: the initializers that draw no random values (they take no seed or stream): name -> in-place function
+DETERMINISTIC_INITIALIZERS = {f.__name__: f for f in (constant_, ones_, zeros_, eye_, dirac_)}
+#: every in-place initializer: ``RANDOM_INITIALIZERS``, ``variance_scaling_`` and ``DETERMINISTIC_INITIALIZERS``
+INITIALIZERS = {**RANDOM_INITIALIZERS, "variance_scaling_": variance_scaling_, **DETERMINISTIC_INITIALIZERS}

@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+from . import init as _init
+
 _SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16"}
 
 
@@ -50,9 +52,10 @@ def make(name, shape, path, dtype="float32", seed=0, stream=0, params=None, chun
         raise ValueError(f"output file must end in .npy or .safetensors (or .zarr: make_zarr), got {path!r}")
     # validate every argument on a tiny shard before touching the disk
     probe_shape = (min(1, shape[0]),) + shape[1:] if shape else ()
-    if name not in _WHOLE:
-        fn_(np.empty(probe_shape, dt), **params, seed=seed, stream=stream,
-            **({"global_shape": shape, "start": (0,) * len(shape)} if name in _RANDOM else {}))
+    if name not in _WHOLE:  # the deterministic fills take no seed, stream or shard (as _fill_chunks calls them)
+        fn_(np.empty(probe_shape, dt), **params,
+            **({"seed": seed, "stream": stream, "global_shape": shape, "start": (0,) * len(shape)}
+               if name in _RANDOM else {}))
     nbytes = math.prod(shape) * dt.itemsize
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastinit-", suffix=ext, dir=directory)
@@ -91,11 +94,10 @@ def make(name, shape, path, dtype="float32", seed=0, stream=0, params=None, chun
     return path
 
 
-_RANDOM = {"uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
-           "kaiming_normal", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-           "lecun_uniform", "lecun_normal", "variance_scaling", "orthogonal", "sparse"}
+# names without the trailing "_", from fastinit.init's tables (the one list of initializers)
+_MAKEABLE = {name[:-1] for name in _init.INITIALIZERS}
+_RANDOM = _MAKEABLE - {name[:-1] for name in _init.DETERMINISTIC_INITIALIZERS}  # take seed= and stream=
 _WHOLE = {"orthogonal", "sparse", "eye", "dirac"}  # need the whole tensor at once
-_MAKEABLE = _RANDOM | {"constant", "ones", "zeros", "eye", "dirac"}
 
 
 def _npy_header(dt, shape):

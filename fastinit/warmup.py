@@ -12,7 +12,7 @@ and CI jobs::
     fastinit warmup --all --dtypes float32,bfloat16 --jobs 2
 
 Each kernel is compiled with exactly the signature the library's own call
-builds (``cpu.fill.kernel_for``), so the cache entry is the one a later call
+builds (``cpu.runtime.kernel_for``), so the cache entry is the one a later call
 loads. Numba writes each entry to a temporary file and renames it into place,
 so workers (or processes of other jobs) compiling the same kernel at once
 leave a valid cache (``tests/test_warmup.py`` runs two at once). The cache
@@ -30,11 +30,9 @@ import time
 import numpy as np
 
 from . import distributions as D
+from . import storage as S
+from .storage import KINDS
 
-#: output kinds per dtype name, and their storage dtypes
-KINDS = {"float32": D.KIND_F32, "float64": D.KIND_F64, "float16": D.KIND_F16, "bfloat16": D.KIND_BF16}
-_STORAGE = {D.KIND_F32: np.float32, D.KIND_F64: np.float64, D.KIND_F16: np.uint16, D.KIND_BF16: np.uint16,
-            D.KIND_U32: np.uint32}
 
 _TRUNC = ("trunc",)  # the truncated normal: central, full and far-tail variants, chosen per call by the bounds
 #: what each initializer runs: samplers (``D.*`` codes, or _TRUNC), "bits" (raw words) or "constant"
@@ -63,16 +61,16 @@ def names():
 
 def _init_jobs(need, kinds):
     if need == "bits":
-        return [("fill", D.BITS, D.KIND_U32)]
+        return [("fill", D.BITS, S.KIND_U32)]
     if need == "orthogonal":
-        return [("fill", D.NORMAL, D.KIND_F64)]  # float64 draws, QR in numpy, on every device
+        return [("fill", D.NORMAL, S.KIND_F64)]  # float64 draws, QR in numpy, on every device
     if need == "constant":
         return [("constant", k) for k in kinds]
     if need == _TRUNC[0]:
         # float64 outputs always take the float64 math (init._fill); other kinds pick one of
         # three by the bounds (init._trunc_params)
         return [("fill", d, k) for k in kinds
-                for d in ((D.TRUNC_NORMAL_WIDE,) if k == D.KIND_F64 else
+                for d in ((D.TRUNC_NORMAL_WIDE,) if k == S.KIND_F64 else
                           (D.TRUNC_NORMAL_CENTRAL, D.TRUNC_NORMAL, D.TRUNC_NORMAL_WIDE))]
     return [("fill", need, k) for k in kinds]
 
@@ -125,7 +123,7 @@ def jobs(targets, dtypes=tuple(KINDS)):
 def label(job):
     """A short name of a job for the progress bar."""
     kname = {v: k for k, v in KINDS.items()}
-    kname[D.KIND_U32] = "uint32"
+    kname[S.KIND_U32] = "uint32"
     if job[0] == "fill":
         dname = {getattr(D, n): n.lower() for n in ("UNIFORM", "NORMAL", "TRUNC_NORMAL", "TRUNC_NORMAL_WIDE",
                                                     "TRUNC_NORMAL_CENTRAL", "BITS")}
@@ -140,19 +138,19 @@ def compile_job(job):
     library call builds; returns the seconds it took."""
     t0 = time.perf_counter()
     if job[0] == "fill":
-        from .cpu import fill
+        from .cpu import fill, runtime
         _, dist, kind = job
-        out = np.zeros((1, 8), _STORAGE[kind])
-        fill.kernel_for(fill.fill_rows, (out, np.zeros(1, np.uint64)), fill._FILL_SCALARS, (dist, kind))
+        out = np.zeros((1, 8), S.STORAGE[kind])
+        runtime.kernel_for(fill.fill_rows, (out, np.zeros(1, np.uint64)), fill._FILL_SCALARS, (dist, kind))
     elif job[0] == "constant":
-        from .cpu import constant, fill
-        a = np.zeros(fill.SMALL + 1, _STORAGE[job[1]])  # above SMALL: the kernel path
+        from .cpu import constant, runtime
+        a = np.zeros(runtime.SMALL + 1, S.STORAGE[job[1]])  # above SMALL: the kernel path
         constant.set_all(a, a.dtype.type(0))
     else:
         from .cpu import elementwise as ew
-        _activations()  # registers the math and stamps the cache
+        _activations()  # registers the math
         _, code, _, prm, gated, kind = job
-        arrays = tuple(np.zeros(8, _STORAGE[kind]) for _ in range(6 if gated else 4))
+        arrays = tuple(np.zeros(8, S.STORAGE[kind]) for _ in range(6 if gated else 4))
         ew.run(arrays, prm, ew.FUSED, code, kind, gated)
     return time.perf_counter() - t0
 

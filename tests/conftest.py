@@ -23,9 +23,9 @@ def to_f64(a):
 def _small_tiles(monkeypatch):
     """Run the thread driver with tiny tiles so small test tensors still exercise
     the multi-tile, multi-thread path (the values must not depend on it)."""
-    from fastinit.cpu import fill
-    monkeypatch.setattr(fill, "TASK", 1 << 12)
-    monkeypatch.setattr(fill, "SMALL", 1 << 10)
+    from fastinit.cpu import runtime
+    monkeypatch.setattr(runtime, "TASK", 1 << 12)
+    monkeypatch.setattr(runtime, "SMALL", 1 << 10)
     yield
 
 

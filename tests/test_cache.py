@@ -6,31 +6,41 @@ import shutil
 import subprocess
 import sys
 
-from fastinit import _fmath, _stream, distributions
-from fastinit.cpu import constant, fill, ntstore
+import fastinit
+from fastinit.cpu import constant, elementwise, fill, runtime
 
 
-def test_cache_stamp_covers_inlined_modules():
+def _package_sha256():
+    # independent of runtime.source_digest: every .py under fastinit/, by relative path
+    root = pathlib.Path(fastinit.__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        rel = p.relative_to(root).as_posix().encode()
+        data = p.read_bytes()
+        h.update(b"%d:%s:%d:" % (len(rel), rel, len(data)) + data)
+    return h.hexdigest()
+
+
+def test_cache_stamp_covers_the_whole_package():
     stamp = fill._CACHE_STAMP
     assert stamp is not None, "numba's cache internals moved: re-implement _stamp_dependencies"
-    h = hashlib.sha256()
-    for mod in (fill, _fmath, _stream, distributions, ntstore):
-        h.update(pathlib.Path(mod.__file__).read_bytes())
-    assert stamp[1] == h.hexdigest()
+    digest = _package_sha256()
+    assert runtime.source_digest() == digest
+    assert stamp[1] == digest
     assert fill.fill_rows._cache._cache_file._source_stamp == stamp
-    h = hashlib.sha256()
-    for mod in (constant, ntstore):
-        h.update(pathlib.Path(mod.__file__).read_bytes())
-    assert constant._STAMP[1] == h.hexdigest()
+    assert constant._STAMP[1] == digest
+    for k in (elementwise.act_1d, elementwise.gated_1d):
+        assert k._cache._cache_file._source_stamp == elementwise._CACHE_STAMPS[k]
+        assert elementwise._CACHE_STAMPS[k][1] == digest
 
 
 CHILD = """
 import numpy as np
 import fastinit
 assert fastinit.__file__.startswith(%r), fastinit.__file__
-from fastinit.cpu import constant, fill
+from fastinit.cpu import constant, runtime
 constant.SERIAL_BYTES = 0  # the kernel, not numpy's fill, for this small array
-a = np.zeros(fill.SMALL + 1, np.float32)
+a = np.zeros(runtime.SMALL + 1, np.float32)
 constant.set_all(a, np.float32(3))
 assert (a == 3).all()
 s = constant.set_range.stats

@@ -11,7 +11,7 @@ process then loads everything from the cache.
 Different specializations saved at once: Numba reads, changes and replaces a function's
 index without a lock, so two processes could both give their new key the same data-file
 number and leave one key naming the other's code (``specialize`` then fails with a
-``KeyError`` in every later process). ``fastinit.cpu.fill._lock_saves`` takes an exclusive
+``KeyError`` in every later process). ``fastinit.cpu.runtime._lock_saves`` takes an exclusive
 ``flock`` around each save; the second test runs two processes saving different
 specializations of the same kernel at once, many times over, and a third must load them all.
 """

@@ -1,6 +1,7 @@
 """The fastinit command: make round-trips, atomic writes, clear errors; info; bench."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -24,11 +25,13 @@ def test_make_npy_round_trip_in_chunks(tmp_path):
 
 @pytest.mark.parametrize("name,params", [("kaiming_uniform", {"a": 2.2360679775}), ("trunc_normal", {"a": -1.0}),
                                          ("orthogonal", {"gain": 2.0}), ("sparse", {"sparsity": 0.5}),
-                                         ("eye", {}), ("glorot_normal", {})])
+                                         ("eye", {}), ("glorot_normal", {}), ("ones", {}),
+                                         ("constant", {"val": -0.75})])
 def test_make_matches_in_memory_call(tmp_path, name, params):
+    # the deterministic fills take no seed or stream (make used to pass them: a TypeError for ones/constant)
     out = tmp_path / "w.npy"
     cli.make(name, (64, 48), str(out), seed=3, stream=1, params=params, chunk_bytes=1024)
-    kw = {"seed": 3, "stream": 1} if name != "eye" else {}
+    kw = {"seed": 3, "stream": 1} if name + "_" not in fi.init.DETERMINISTIC_INITIALIZERS else {}
     np.testing.assert_array_equal(np.load(out), getattr(fi, name)((64, 48), **params, **kw))
 
 
@@ -128,6 +131,20 @@ def test_bench_activations_all_modes_and_errors(capsys):
     assert "swiglu:backward" in table and "% of copy bandwidth" in table
     assert cli.main(["bench", "--size", "4096", "--ops", "uniform", "--acts", "gelu,nope"]) == 2
     assert "unknown activation(s) nope" in capsys.readouterr().err
+    assert cli.main(["bench", "--size", "4096", "--ops", "uniform,gauss", "--acts", "none"]) == 2
+    assert "unknown op(s) gauss; choose from uniform," in capsys.readouterr().err
+
+
+def test_command_lists_every_initializer_and_op(capsys):
+    # the help comes from the library's own tables (fastinit.init.INITIALIZERS, bench.OPS): none missing
+    from fastinit import bench
+    for cmd in ("bench", "make"):
+        with pytest.raises(SystemExit):
+            cli.main([cmd, "--help"])
+        words = set(re.findall(r"[a-z_]+", capsys.readouterr().out))
+        names = bench.OPS if cmd == "bench" else [n[:-1] for n in fi.init.INITIALIZERS]
+        assert set(names) <= words, (cmd, set(names) - words)
+    assert "constant" in bench.OPS and set(fi.init.INITIALIZERS) >= set(fi.init.RANDOM_INITIALIZERS)
 
 
 def test_bench_run_float16():
@@ -169,14 +186,14 @@ def test_task_size_script_runs_and_restores_task(capsys):
     # benchmarks/task_size.py (thread-pool task size sweep) must not rot: tiny run
     import importlib.util
     import pathlib
-    from fastinit.cpu import fill
+    from fastinit.cpu import runtime
     path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "task_size.py"
     spec = importlib.util.spec_from_file_location("task_size", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    task, per = fill.TASK, fill.PER_THREAD
+    task, per = runtime.TASK, runtime.PER_THREAD
     mod.main(["--log2n", "14", "--rounds", "1", "--tasks", "12,14", "--per-thread", "4,1"])
-    assert (fill.TASK, fill.PER_THREAD) == (task, per)
+    assert (runtime.TASK, runtime.PER_THREAD) == (task, per)
     lines = capsys.readouterr().out.splitlines()[1:]
     assert [ln.split(":")[0] for ln in lines] == [
         "TASK 2**12, 4 per thread", "TASK 2**12, 1 per thread", "TASK 2**14, 4 per thread", "TASK 2**14, 1 per thread"]

@@ -12,7 +12,7 @@ import pytest
 import fastinit as fi
 from fastinit._stream import philox4x32_10
 from numba import njit
-from fastinit.cpu import fill
+from fastinit.cpu import fill, runtime
 from philox_ref import words
 
 from conftest import DATA, repo_root
@@ -99,8 +99,8 @@ def test_tiling_does_not_change_values(monkeypatch):
     shape = (3, 1001, 7)
     ref = {name: fi.normal(shape, seed=4, stream=name, dtype="float32") for name in ("x",)}
     for task, small in ((4, 1), (1 << 7, 1 << 5), (1 << 30, 1 << 30)):
-        monkeypatch.setattr(fill, "TASK", task)
-        monkeypatch.setattr(fill, "SMALL", small)
+        monkeypatch.setattr(runtime, "TASK", task)
+        monkeypatch.setattr(runtime, "SMALL", small)
         np.testing.assert_array_equal(fi.normal(shape, seed=4, stream="x"), ref["x"])
         np.testing.assert_array_equal(fi.random_bits(5000, seed=4, offset=3),
                                       words(4, 0, 3, 5000))
@@ -108,8 +108,8 @@ def test_tiling_does_not_change_values(monkeypatch):
 
 SCRIPT = r"""
 import hashlib, numpy as np, fastinit as fi, numba
-from fastinit.cpu import fill
-fill.TASK = 1 << 14; fill.SMALL = 1 << 10
+from fastinit.cpu import runtime
+runtime.TASK = 1 << 14; runtime.SMALL = 1 << 10
 h = hashlib.sha256()
 for f in (fi.uniform, fi.normal, fi.trunc_normal):
     for dt in ("float32", "float64", "float16"):
@@ -199,8 +199,8 @@ def test_16bit_outputs_at_any_alignment_tiling_and_shard(fn, args, dtype, monkey
     for k in range(4):
         o = np.empty(n + k, dt)[k:]
         np.testing.assert_array_equal(_bits16(fn(o, *args, seed=6, stream="al")), _bits16(ref))
-    monkeypatch.setattr(fill, "TASK", 37)
-    monkeypatch.setattr(fill, "SMALL", 1)
+    monkeypatch.setattr(runtime, "TASK", 37)
+    monkeypatch.setattr(runtime, "SMALL", 1)
     np.testing.assert_array_equal(_bits16(fn(np.empty(n, dt), *args, seed=6, stream="al")), _bits16(ref))
     full = fn(np.empty((40, 61), dt), *args, seed=6, stream="al")
     shard = fn(np.empty((13, 29), dt), *args, seed=6, stream="al", global_shape=(40, 61), start=(3, 5))
@@ -209,7 +209,7 @@ def test_16bit_outputs_at_any_alignment_tiling_and_shard(fn, args, dtype, monkey
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 def test_kernel_cache_tells_aligned_from_unaligned_outputs(dtype):
-    """``fill.kernel_for`` caches compiled kernels by what ``numba.typeof`` reads
+    """``runtime.kernel_for`` caches compiled kernels by what ``numba.typeof`` reads
     from an array; an output 1 byte into its buffer (not aligned to its dtype)
     must get its own, correct kernel, before and after an aligned call."""
     dt = np.dtype(dtype)
@@ -222,7 +222,7 @@ def test_kernel_cache_tells_aligned_from_unaligned_outputs(dtype):
     again = fi.normal_(np.empty(ref.shape, dt), seed=3)
     np.testing.assert_array_equal(again.view(f"u{dt.itemsize}"), ref.view(f"u{dt.itemsize}"))
     kdt = np.dtype(np.uint16) if dt.itemsize == 2 else dt  # 16-bit kernels see bit patterns
-    keys = {k[1][0] for k in fill._KERNELS if k[0] is fill.fill_rows and k[1][0][0] == kdt}
+    keys = {k[1][0] for k in runtime._KERNELS if k[0] is fill.fill_rows and k[1][0][0] == kdt}
     assert {k[5] for k in keys} >= {True, False}
 
 

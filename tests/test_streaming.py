@@ -16,7 +16,7 @@ from numba import njit, types
 
 import fastinit as fi
 from fastinit import activations as A
-from fastinit.cpu import constant, fill, ntstore
+from fastinit.cpu import constant, fill, ntstore, runtime
 
 X86 = platform.machine() in ("x86_64", "AMD64")
 NT = re.compile(r"vmovnt(ps|pd|dq)\s+%([xyz]mm)\d+")
@@ -41,8 +41,8 @@ def expected_register(features):
 def stream_all(monkeypatch):
     """Every output streams (threshold 0); ``regular()`` switches it back."""
     def set_(on):
-        monkeypatch.setattr(fill, "STREAM_BYTES", 0 if on else None)
-        monkeypatch.setattr(fill, "STREAM_WRITE_ONLY_BYTES", 0 if on else None)
+        monkeypatch.setattr(runtime, "STREAM_BYTES", 0 if on else None)
+        monkeypatch.setattr(runtime, "STREAM_WRITE_ONLY_BYTES", 0 if on else None)
     set_(True)
     return set_
 
@@ -55,8 +55,8 @@ def _bits(a):
 @pytest.mark.parametrize("name,dtype", [("uniform", "float32"), ("uniform", "bfloat16"), ("normal", "float32"),
                                         ("normal", "float64"), ("trunc_normal", "float16")])
 def test_fill_streamed_equals_regular(stream_all, name, dtype):
-    # > fill.SMALL elements (threads) and an odd length: heads, tails and task edges
-    n = 3 * fill.SMALL + 7
+    # > runtime.SMALL elements (threads) and an odd length: heads, tails and task edges
+    n = 3 * runtime.SMALL + 7
     fn = getattr(fi, name)
     streamed = fn((n,), dtype=dtype, seed=11)
     stream_all(False)
@@ -73,15 +73,15 @@ def test_fill_shard_rows_streamed(stream_all):
 
 
 def test_random_bits_streamed(stream_all):
-    a = fi.random_bits((3 * fill.SMALL + 3,), seed=5, offset=3)
+    a = fi.random_bits((3 * runtime.SMALL + 3,), seed=5, offset=3)
     stream_all(False)
-    b = fi.random_bits((3 * fill.SMALL + 3,), seed=5, offset=3)
+    b = fi.random_bits((3 * runtime.SMALL + 3,), seed=5, offset=3)
     assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ml_dtypes.bfloat16])
 def test_constant_streamed(stream_all, dtype):
-    n = 3 * fill.SMALL + 5
+    n = 3 * runtime.SMALL + 5
     base = np.full(n + 1, 7, dtype)
     a = base[1:]  # misaligned by one element
     fi.constant_(a, 0.1)
@@ -95,7 +95,7 @@ def test_constant_streamed(stream_all, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
 def test_activations_streamed(stream_all, name, dtype):
     rng = np.random.default_rng(1)
-    n = 2 * fill.SMALL + 3
+    n = 2 * runtime.SMALL + 3
 
     def arr(off):
         return rng.standard_normal(n + off).astype(dtype)[off:]  # differently misaligned
@@ -128,12 +128,12 @@ def test_stream_copy_any_alignment():
 
 
 def test_threshold(monkeypatch):
-    w = fill.STREAM_WRITE_ONLY_BYTES
-    assert fill.streams(w, write_only=True) == 1 and fill.streams(w - 1, write_only=True) == 0
-    monkeypatch.setattr(fill, "STREAM_BYTES", 1 << 20)
-    assert fill.streams(1 << 20) == 1 and fill.streams((1 << 20) - 1) == 0
-    monkeypatch.setattr(fill, "STREAM_BYTES", None)
-    assert fill.streams(1 << 40) == 0
+    w = runtime.STREAM_WRITE_ONLY_BYTES
+    assert runtime.streams(w, write_only=True) == 1 and runtime.streams(w - 1, write_only=True) == 0
+    monkeypatch.setattr(runtime, "STREAM_BYTES", 1 << 20)
+    assert runtime.streams(1 << 20) == 1 and runtime.streams((1 << 20) - 1) == 0
+    monkeypatch.setattr(runtime, "STREAM_BYTES", None)
+    assert runtime.streams(1 << 40) == 0
 
 
 # ------------------------------------------------------------------ generated code
@@ -193,7 +193,7 @@ def test_streaming_stores_per_isa(cpu, features, register):
 
 def test_bench_references_write_what_they_say():
     from fastinit import bench
-    n = 5 * fill.SMALL + 3
+    n = 5 * runtime.SMALL + 3
     out = np.zeros(n + 1, np.float32)[1:]
     bench.stream_fill(out)
     assert (out == 1).all()

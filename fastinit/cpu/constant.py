@@ -1,12 +1,12 @@
 """The CPU constant fill (``constant_``, ``zeros_``, ``ones_``, ``eye_``, ``dirac_``).
 
 ``set_all(arr, bits)`` stores one scalar into every element of a C-contiguous
-array on the thread pool (``fill.run_tiles``). A constant fill does no
+array on the thread pool (``runtime.run_tiles``). A constant fill does no
 compute: its speed is the store path. Outputs of at least
-``fill.STREAM_WRITE_ONLY_BYTES`` go out with streaming stores (``ntstore``: whole 64-byte lines from an L1 tile
+``runtime.STREAM_WRITE_ONLY_BYTES`` go out with streaming stores (``ntstore``: whole 64-byte lines from an L1 tile
 of the value, no read for ownership), smaller ones with regular vector stores
 that leave them in cache for the next op. numpy's ``arr[...] = v`` is one
-thread of regular stores; tiny arrays (``fill.SMALL`` elements or fewer) still
+thread of regular stores; tiny arrays (``runtime.SMALL`` elements or fewer) still
 take it, because a kernel call costs more than their fill.
 
 Every element gets exactly ``bits`` (the storage scalar: float32, float64 or
@@ -14,15 +14,12 @@ the uint16 bits of a 16-bit value), as numpy's assignment would store it.
 """
 from __future__ import annotations
 
-import sys
-
 import numba
 import numpy as np
 from numba import njit, types
 
-from . import fill as _fill
-from . import ntstore as _ntstore_mod
-from .fill import _stamp_dependencies, run_tiles, specialize, streams
+from . import runtime as _rt
+from .runtime import _stamp_dependencies, run_tiles, specialize, streams
 from .ntstore import line_head, store_fence, stream_copy
 
 #: elements of the streamed tile (4 KiB of float32, a multiple of a line for every dtype)
@@ -53,7 +50,7 @@ def set_range(out, i0, i1, value, stream):
     store_fence()
 
 
-_STAMP = _stamp_dependencies(set_range, [sys.modules[__name__], _ntstore_mod])
+_STAMP = _stamp_dependencies(set_range)
 _KERNELS = {}
 
 
@@ -67,7 +64,7 @@ def set_all(arr, bits):
     """Every element of the C-contiguous numpy array ``arr`` = ``bits`` (a
     scalar of ``arr``'s dtype: float32, float64 or uint16 storage bits)."""
     stream = streams(arr.nbytes, write_only=True)
-    if (arr.size <= _fill.SMALL or not arr.flags.c_contiguous or not arr.flags.writeable
+    if (arr.size <= _rt.SMALL or not arr.flags.c_contiguous or not arr.flags.writeable
             or (not stream and arr.nbytes < SERIAL_BYTES)):
         arr[...] = bits
         return

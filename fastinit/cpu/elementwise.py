@@ -19,25 +19,20 @@ on disk. ``kind`` says how 16-bit arrays are read and written (IEEE half or
 bfloat16: computed in float32, rounded to nearest-even once). The four
 mode loops live in one kernel so one compile serves every API call.
 
-Threads: like ``cpu/fill.py`` (serial ``nogil`` cached kernel, Python thread
-pool, tiles of ``TASK`` elements); the value of an element never depends on
+Threads: like ``cpu/fill.py`` (serial ``nogil`` cached kernel, ``runtime``'s Python
+thread pool, tiles of ``TASK`` elements); the value of an element never depends on
 the tiling.
 """
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 from numba import literally, njit, types
 from numba.extending import overload
 
-from .. import _fmath as _fmath_mod
-from .. import distributions as _dist_mod
-from ..distributions import codec
-from . import ntstore as _ntstore_mod
+from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
 from .llvm_inline import OPTIONS as _LLVM_INLINE, twin
-from .fill import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, _stamp_dependencies, kernel_for, run_tiles, streams
 from .ntstore import line_head, store_fence, stream_copy
+from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 
 FORWARD, BACKWARD, FUSED, FUSED_D = 0, 1, 2, 3
 
@@ -358,16 +353,8 @@ def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, stream, code, kind):
         store_fence()
 
 
-_CACHE_STAMPS = {}
-
-
-def stamp(modules):
-    """Fold the registry's source (and the float math) into both kernels'
-    cache stamps; called once by ``fastinit.activations`` after registering."""
-    mods = [sys.modules[__name__], _fmath_mod, _dist_mod, _ntstore_mod] + list(modules)
-    for k in (act_1d, gated_1d):
-        if k not in _CACHE_STAMPS:
-            _CACHE_STAMPS[k] = _stamp_dependencies(k, mods)
+#: both kernels' cache stamps cover the package's source, the registered math included
+_CACHE_STAMPS = {k: _stamp_dependencies(k) for k in (act_1d, gated_1d)}
 
 
 _SCALARS = (types.int64, types.int64, types.UniTuple(types.float64, 4), types.int64, types.int64)
@@ -395,5 +382,5 @@ def run(arrays, prm, mode, code, kind, gated=False):
     run_tiles(task, 1, n)
 
 
-__all__ = ["FORWARD", "BACKWARD", "FUSED", "FUSED_D", "register", "run", "stamp", "act_1d", "gated_1d",
+__all__ = ["FORWARD", "BACKWARD", "FUSED", "FUSED_D", "register", "run", "act_1d", "gated_1d",
            "KIND_F32", "KIND_F64", "KIND_F16", "KIND_BF16"]

@@ -2,7 +2,7 @@
 
 Same four modes, same arrays, same math: the activation's ``(x, p) -> (f, f')``
 registered in ``cpu.elementwise._MATH`` is compiled for the device, 16-bit
-data is widened to float32 and rounded back once with ``distributions.codec``.
+data is widened to float32 and rounded back once with ``storage.codec``.
 One kernel per (activation, mode, kind, gated), built on first use. A thread
 takes four consecutive elements per grid step, read and written with one
 vector access per array (16 bytes for float32, 8 for 16-bit; ``runtime.load4``
@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from ..cpu.elementwise import _MATH, BACKWARD, FORWARD, FUSED
-from ..distributions import KIND_BF16, KIND_F64, codec
+from ..storage import KIND_BF16, KIND_F64, codec
 from . import runtime as rt
 
 cuda = rt.cuda()

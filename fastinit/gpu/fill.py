@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit
 
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
-from ..distributions import BITS, KIND_BF16, KIND_F32, UNIFORM, codec, pair_sampler
+from ..distributions import BITS, UNIFORM, pair_sampler
+from ..storage import KIND_BF16, KIND_F32, codec
 from . import runtime as rt
 
 cuda = rt.cuda()
@@ -263,7 +264,7 @@ def _cast_kernel(kind):
 def store_values(out, src, kind):
     """``out[...] = src`` for a kernel view ``out`` of ``kind`` and a contiguous
     device array ``src`` of the same size (float64 for float64, else float32):
-    16-bit values rounded by ``distributions.codec``, like every kernel's."""
+    16-bit values rounded by ``storage.codec``, like every kernel's."""
     flat, s = out.reshape(out.size), src.reshape(src.size)
     rt.launch(_cast_kernel(kind), flat.size, flat, s, flat.size)
 
