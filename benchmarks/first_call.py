@@ -4,8 +4,9 @@ Each call runs in a fresh process with its own empty ``NUMBA_CACHE_DIR``; Numba'
 event API (``numba.core.event``) records every compilation (``numba:compile``,
 per dispatcher and signature) and the time spent holding the LLVM lock
 (``numba:llvm_lock``: optimisation and code generation). Printed per call:
-wall time, the process's CPU time (robust when other processes load the
-machine), the compile events (top-level ones: nested compilations count inside
+wall time, the call's own CPU time and the whole process's (robust when other
+processes load the machine; the call's excludes the interpreter start and the
+imports), the compile events (top-level ones: nested compilations count inside
 their parent) and LLVM's share. Then the same call again in a new process on
 the now-filled cache (warm).
 
@@ -78,10 +79,12 @@ for k in ("numba:compile", "numba:llvm_lock"):
 import numpy as np
 import fastinit as fi
 t1 = time.perf_counter()
+ru1 = resource.getrusage(resource.RUSAGE_SELF)
 exec(sys.argv[1])
 t2 = time.perf_counter()
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"import_s": t1 - t0, "call_s": t2 - t1, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "call_cpu_s": ru.ru_utime + ru.ru_stime - ru1.ru_utime - ru1.ru_stime,
                   "compiles": rec.out, "llvm_s": rec.llvm,
                   "passes": sorted(passes.items(), key=lambda x: -x[1])[:5], "frontends": frontends[0]}))
 """
@@ -104,7 +107,8 @@ def main(argv):
             cold = measure(call, d)
             warm = measure(call, d)
         comp = ", ".join(f"{n} {t:.2f}" for n, t in sorted(cold["compiles"], key=lambda x: -x[1]))
-        print(f"{label}: cold call {cold['call_s']:.2f} s wall (process CPU {cold['cpu_s']:.2f} s, "
+        print(f"{label}: cold call {cold['call_s']:.2f} s wall, {cold['call_cpu_s']:.2f} s CPU "
+              f"(process CPU {cold['cpu_s']:.2f} s, "
               f"LLVM {cold['llvm_s']:.2f} s; compiles: {comp or 'none'}); "
               f"warm call {warm['call_s']:.3f} s (import {warm['import_s']:.2f} s)", flush=True)
         if show_passes:

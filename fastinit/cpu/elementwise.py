@@ -242,7 +242,7 @@ def _gated_loops(as_, bs, gs, ys, gas, gbs, p, mode, code):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_gated_loops, inline="always", prefer_literal=True)
+@overload(_gated_loops, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _gated_loops_impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
     if not isinstance(code, types.IntegerLiteral):
         return None  # not matched: Numba retries with the literal
