@@ -58,8 +58,9 @@ def _pair(xa, xb, prm, dist, kind):
 @overload(_pair, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _pair_impl(xa, xb, prm, dist, kind):
     # Resolved at typing time from the literal codes, so only the one sampler
-    # needed is inlined (inlining every branch and pruning later made the IR so
-    # large that one kernel took minutes to compile).
+    # needed is compiled (inlining every branch and pruning later made the IR so
+    # large that one kernel took minutes to compile). The sampler is a twin
+    # (llvm_inline): typed once, inlined by LLVM at each of the five call sites.
     f = twin(pair_sampler(*_literal(dist, kind)))
     return lambda xa, xb, prm, dist, kind: f(xa, xb, prm)
 
