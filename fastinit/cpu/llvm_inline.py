@@ -30,8 +30,8 @@ types it again to inline it. With both, cold first calls, process CPU seconds,
 main vs this (alternating, load 9-12 on the 2 cores, 2026-12-01): kaiming_uniform_
 7.0 -> 2.4, normal_ 12.0 -> 3.2, trunc_normal_ 34.1 -> 3.5, fused gelu 4.6 -> 3.4.
 
-The CUDA kernels keep Numba's IR inlining: numba-cuda compiles the Python source
-of what it inlines, and cannot call a CPU dispatcher.
+The CUDA kernels are unchanged: they keep Numba's IR inlining of the same Python
+functions (the twins are CPU-target dispatchers, made only by the CPU kernels).
 """
 from __future__ import annotations
 
