@@ -4,13 +4,20 @@ Each call runs in a fresh process with its own empty ``NUMBA_CACHE_DIR``; Numba'
 event API (``numba.core.event``) records every compilation (``numba:compile``,
 per dispatcher and signature) and the time spent holding the LLVM lock
 (``numba:llvm_lock``: optimisation and code generation). Printed per call:
-wall time, the process's CPU time (robust when other processes load the
-machine), the compile events (top-level ones: nested compilations count inside
+wall time, the call's own CPU time and the whole process's (robust when other
+processes load the machine; the call's excludes the interpreter start and the
+imports), the compile events (top-level ones: nested compilations count inside
 their parent) and LLVM's share. Then the same call again in a new process on
 the now-filled cache (warm).
 
+``--passes`` adds the biggest compiler passes of the cold call, each pass's own
+time (Numba's pass manager, nested compilations subtracted, summed over every
+function compiled) and how many functions went through Numba's front end
+(``translate_bytecode``: once per compiled function and once per call site
+Numba's IR inliner expands).
+
     python benchmarks/first_call.py                    # the calls of issue 22
-    python benchmarks/first_call.py "fi.normal((256, 256), seed=0)"
+    python benchmarks/first_call.py --passes "fi.normal((256, 256), seed=0)"
 """
 from __future__ import annotations
 
@@ -35,8 +42,24 @@ CALLS = {
 
 CHILD = r"""
 import json, resource, sys, time
+from collections import defaultdict
 t0 = time.perf_counter()
 from numba.core import event
+from numba.core.compiler_machinery import PassManager
+passes, nested, frontends = defaultdict(float), [], [0]
+_run_pass = PassManager._runPass
+def timed_pass(self, index, pss, state):
+    nested.append(0.0)
+    t = time.perf_counter()
+    try:
+        return _run_pass(self, index, pss, state)
+    finally:
+        dt = time.perf_counter() - t
+        passes[pss.name()] += dt - nested.pop()
+        frontends[0] += pss.name() == "translate_bytecode"
+        if nested:
+            nested[-1] += dt
+PassManager._runPass = timed_pass
 class Rec(event.Listener):
     def __init__(self):
         self.stack, self.out, self.llvm = [], [], 0.0
@@ -56,11 +79,14 @@ for k in ("numba:compile", "numba:llvm_lock"):
 import numpy as np
 import fastinit as fi
 t1 = time.perf_counter()
+ru1 = resource.getrusage(resource.RUSAGE_SELF)
 exec(sys.argv[1])
 t2 = time.perf_counter()
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"import_s": t1 - t0, "call_s": t2 - t1, "cpu_s": ru.ru_utime + ru.ru_stime,
-                  "compiles": rec.out, "llvm_s": rec.llvm}))
+                  "call_cpu_s": ru.ru_utime + ru.ru_stime - ru1.ru_utime - ru1.ru_stime,
+                  "compiles": rec.out, "llvm_s": rec.llvm,
+                  "passes": sorted(passes.items(), key=lambda x: -x[1])[:5], "frontends": frontends[0]}))
 """
 
 
@@ -73,15 +99,21 @@ def measure(call, cache_dir):
 
 
 def main(argv):
+    show_passes = "--passes" in argv
+    argv = [a for a in argv if a != "--passes"]
     calls = {c: c for c in argv} if argv else CALLS
     for label, call in calls.items():
         with tempfile.TemporaryDirectory() as d:
             cold = measure(call, d)
             warm = measure(call, d)
         comp = ", ".join(f"{n} {t:.2f}" for n, t in sorted(cold["compiles"], key=lambda x: -x[1]))
-        print(f"{label}: cold call {cold['call_s']:.2f} s wall (process CPU {cold['cpu_s']:.2f} s, "
+        print(f"{label}: cold call {cold['call_s']:.2f} s wall, {cold['call_cpu_s']:.2f} s CPU "
+              f"(process CPU {cold['cpu_s']:.2f} s, "
               f"LLVM {cold['llvm_s']:.2f} s; compiles: {comp or 'none'}); "
               f"warm call {warm['call_s']:.3f} s (import {warm['import_s']:.2f} s)", flush=True)
+        if show_passes:
+            top = ", ".join(f"{n} {t:.2f}" for n, t in cold["passes"])
+            print(f"    cold passes (own s): {top}; front ends run: {cold['frontends']}", flush=True)
 
 
 if __name__ == "__main__":

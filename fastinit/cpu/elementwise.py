@@ -32,6 +32,7 @@ from numba.extending import overload
 
 from .._act_registry import BACKWARD, FORWARD, FUSED, MATH, N_OUT
 from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
+from .llvm_inline import OPTIONS as _LLVM_INLINE, twin
 from .ntstore import line_head, store_fence, stream_copy
 from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 
@@ -102,7 +103,7 @@ def _act_loops(xs, gs, ys, gis, p, mode, code):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_act_loops, inline="always", prefer_literal=True)
+@overload(_act_loops, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _act_loops_impl(xs, gs, ys, gis, p, mode, code):
     """The four mode loops over same-typed float arrays (no conversions),
     with the math of literal ``code`` resolved here, at typing time."""
@@ -113,7 +114,7 @@ def _act_loops_impl(xs, gs, ys, gis, p, mode, code):
         # 16-bit arrays in the wide branch, float32 tiles with float64 params):
         # an overload's constant does not prune the branch
         return lambda xs, gs, ys, gis, p, mode, code: None
-    fn = MATH[code.literal_value]
+    fn = twin(MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
 
     def impl(xs, gs, ys, gis, p, mode, code):
         n = xs.size
@@ -230,13 +231,13 @@ def _gated_loops(as_, bs, gs, ys, gas, gbs, p, mode, code):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_gated_loops, inline="always", prefer_literal=True)
+@overload(_gated_loops, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _gated_loops_impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
     if not isinstance(code, types.IntegerLiteral):
         return None  # not matched: Numba retries with the literal
     if not isinstance(as_.dtype, types.Float) or as_.dtype != p.dtype:
         return lambda as_, bs, gs, ys, gas, gbs, p, mode, code: None  # see _act_loops_impl
-    fn = MATH[code.literal_value]
+    fn = twin(MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
 
     def impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
         n = as_.size

@@ -31,12 +31,16 @@ from numba.np.arrayobj import make_array, populate_array
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
 from ..distributions import BITS, SAMPLERS, pair_sampler
 from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, store_fn
+from .llvm_inline import OPTIONS as _LLVM_INLINE, twin
 from .ntstore import line_head, store_fence, stream_copy
 from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
 
 U64 = np.uint64
 _MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
 _CARRY = U64(1 << 32)
+#: Philox, inlined by LLVM (``llvm_inline``)
+_philox = twin(philox4x32_10)
+
 
 def _literal(*codes):
     """The values of compile-time integer literals (``dist``, ``kind``, ...), or a
@@ -51,12 +55,13 @@ def _pair(xa, xb, prm, dist, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_pair, inline="always", prefer_literal=True)
+@overload(_pair, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _pair_impl(xa, xb, prm, dist, kind):
     # Resolved at typing time from the literal codes, so only the one sampler
-    # needed is inlined (inlining every branch and pruning later made the IR so
-    # large that one kernel took minutes to compile).
-    f = pair_sampler(*_literal(dist, kind))
+    # needed is compiled (inlining every branch and pruning later made the IR so
+    # large that one kernel took minutes to compile). The sampler is a twin
+    # (llvm_inline): typed once, inlined by LLVM at each of the five call sites.
+    f = twin(pair_sampler(*_literal(dist, kind)))
     return lambda xa, xb, prm, dist, kind: f(xa, xb, prm)
 
 
@@ -64,7 +69,7 @@ def _pair_impl(xa, xb, prm, dist, kind):
 def _one(n, k0, k1, s0, s1, prm, dist, kind):
     """Value of the single logical element n (head/tail of a run)."""
     b = (n >> _TWO) & _BLOCKS
-    x0, x1, x2, x3 = philox4x32_10(b & _MASK, b >> _S32, s0, s1, k0, k1)
+    x0, x1, x2, x3 = _philox(b & _MASK, b >> _S32, s0, s1, k0, k1)
     w = n & _THREE
     lo = w < _TWO
     va, vb = _pair(np.uint32(x0 if lo else x2), np.uint32(x1 if lo else x3), prm, dist, kind)
@@ -86,7 +91,7 @@ def _body_fused(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
         # a view from 0: no wraparound checks in the loop
         o = _block_view(body[4 * j0:4 * (j0 + n)], kind)
         for j in range(n):
-            x0, x1, x2, x3 = philox4x32_10(lo + U64(j), hi, s0, s1, k0, k1)
+            x0, x1, x2, x3 = _philox(lo + U64(j), hi, s0, s1, k0, k1)
             v0, v1 = _pair(np.uint32(x0), np.uint32(x1), prm, dist, kind)
             v2, v3 = _pair(np.uint32(x2), np.uint32(x3), prm, dist, kind)
             _store_block(o, j, v0, v1, v2, v3, kind)
@@ -117,7 +122,7 @@ def _philox_tile(buf, bt, tn, k0, k1, s0, s1):
         # views from 0: no wraparound checks in the loop (they kept it scalar)
         w0, w1, w2, w3 = buf[0, j0:j0 + n], buf[1, j0:j0 + n], buf[2, j0:j0 + n], buf[3, j0:j0 + n]
         for j in range(n):
-            x0, x1, x2, x3 = philox4x32_10(lo + U64(j), hi, s0, s1, k0, k1)
+            x0, x1, x2, x3 = _philox(lo + U64(j), hi, s0, s1, k0, k1)
             w0[j] = np.uint32(x0)
             w1[j] = np.uint32(x1)
             w2[j] = np.uint32(x2)
@@ -170,7 +175,7 @@ def _is_16(kind):
     return _WORD_PAIRS and _literal(kind)[0] in (KIND_F16, KIND_BF16)
 
 
-@overload(_block_view, inline="always", prefer_literal=True)
+@overload(_block_view, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _block_view_impl(o, kind):
     # 16-bit values go out in pairs, as 32-bit words: LLVM then merges a pair
     # with one vpblendw and interleaves the two pairs of a block with 32-bit
@@ -181,7 +186,7 @@ def _block_view_impl(o, kind):
     return lambda o, kind: o
 
 
-@overload(_store_block, inline="always", prefer_literal=True)
+@overload(_store_block, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _store_block_impl(d, j, v0, v1, v2, v3, kind):
     return _store_16 if _is_16(kind) else _store_wide
 
@@ -248,9 +253,9 @@ def _rounded(v, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_rounded, inline="always", prefer_literal=True)
+@overload(_rounded, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _rounded_impl(v, kind):
-    f = store_fn(_literal(kind)[0])
+    f = twin(store_fn(_literal(kind)[0]))
     return lambda v, kind: f(v)
 
 
@@ -259,7 +264,7 @@ def _body(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_body, inline="always", prefer_literal=True)
+@overload(_body, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _body_impl(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     # One strategy per (dist, kind), chosen at typing time: LLVM never sees the
     # other (behind constant branches it costs no measurable compile time, but
