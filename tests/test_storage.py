@@ -41,7 +41,9 @@ def test_storage_scalar_rounds_once_from_float32(kind):
     for v in VALUES:
         got = storage.storage_scalar(v, kind)
         assert got.dtype == STORAGE[kind]
-        assert got.tobytes() == ref(v).tobytes(), v
+        with np.errstate(over="ignore"):  # 3e38 -> float16 inf, as the kernels round it
+            want = ref(v)
+        assert got.tobytes() == want.tobytes(), v
 
 
 @njit

@@ -310,7 +310,7 @@ def _run(o, n0, buf, vals, sbuf, k0, k1, s0, s1, prm, stream, dist, kind):
     chains per iteration also fill the out-of-order window better. Normal
     float32 tile: 0.45 -> 0.50 G elements/s per thread (Zen 3, 2026-11-23).
 
-    ``stream`` (big outputs, see ``STREAM_BYTES``): the body goes in chunks of
+    ``stream`` (big outputs, see ``runtime.STREAM_BYTES``): the body goes in chunks of
     ``TILE`` blocks through the L1 tile ``sbuf`` and out with streaming stores
     (``ntstore.stream_copy``), chunk boundaries on the output's cache lines.
     One code path for both: ``_body`` is inlined once (twice would double the
