@@ -350,7 +350,7 @@ def ndtri_pq_central(x, t):
     """``ndtri_pq(x, t)`` for inputs whose ``w = -logf(t)`` is below
     ``NDTRI_W_SPLIT`` (``t > exp(-5)``, ``|Phi^-1(p)| < 2.93``): the central
     polynomial only, the same operations, so the same bits. The caller proves
-    the range (``init._trunc_params``); it holds for the common [-2 std, 2 std]
+    the range (``distributions._prepare_trunc``); it holds for the common [-2 std, 2 std]
     of ``trunc_normal_`` and Keras/JAX, and halves the polynomial work."""
     _, p1 = _ndtri_central_poly(t)
     return hoisted(_SQRT2_F32) * (p1 * x)

@@ -124,8 +124,12 @@ def test_fill_kernel_is_vectorized(targets, case):
                 merge = r"vpblendw" if not info["avx512"] else r"vpblendw|vperm[it]2[wd]|vpermd|vpermw"
                 assert re.search(merge, body), f"{where}: no word-pair merge ({merge})"
         if case == "fill-trunccentral-bf16":
-            # staged 16-bit: the float32 sampler loop (4 Giles chains) is vectorized
-            assert "vdivps" in asm and asm.count("vfmadd") + asm.count("vmulps") >= 40, where
+            # staged 16-bit: the float32 sampler loop (Giles' polynomial and the logf under it, FMA
+            # Horner steps and no division since the FMA polynomials: _fmath.horner_fma, logf) is
+            # vectorized: its FMAs are full-width vector FMAs
+            body = max(_loop_bodies(asm), key=lambda b: b.count("vfmadd"))
+            assert body.count("vfmadd") >= 16, f"{where}: the Giles polynomial lost its vector FMAs"
+            assert re.search(rf"vfmadd\w*\s.*{wide}", body), f"{where}: the sampler loop is not {wide}-wide"
 
 
 @pytest.mark.parametrize("case", [c[0] for c in ACT_CASES])
