@@ -259,8 +259,8 @@ def logf(x):
     steps and a guarded slow path. With the FMA polynomials of ``ndtri_pq`` the
     truncated normal's central loop went from 327 to 225 SASS instructions per
     Philox block of 4 values (sm_90, ``benchmarks/gpu_ptx.py``) and its registers
-    from 60 to 48, and on one Zen 5 core from 1.18 to 1.41 G values/s (float32,
-    L2-resident; BENCHMARKS.md). The float32 truncated normal's values moved with
+    from 60 to 48, and on one Zen 5 core from 1.15 to 1.39 G values/s (float32,
+    L2-resident, ``benchmarks/tile_min.py``; BENCHMARKS.md). The float32 truncated normal's values moved with
     this (once, before 1.0: README, compatibility note).
     """
     k, f = logf_reduce(x)
