@@ -10,11 +10,11 @@ import time
 import numba
 import numpy as np
 
-from fastinit import activations as A
+from fastinit import _act_registry as R
 from fastinit.cpu import elementwise as ew
 from fastinit.cpu import runtime
 
-MODES = {"forward": ew.FORWARD, "backward": ew.BACKWARD, "fused": ew.FUSED, "fused_d": ew.FUSED_D}
+MODES = {"forward": R.FORWARD, "backward": R.BACKWARD, "fused": R.FUSED, "fused_d": R.FUSED_D}
 KINDS = {"float32": (ew.KIND_F32, np.float32), "float64": (ew.KIND_F64, np.float64),
          "bfloat16": (ew.KIND_BF16, np.uint16), "float16": (ew.KIND_F16, np.uint16)}
 
@@ -31,8 +31,8 @@ def measure(name, dtype="float32", mode="fused", n=1 << 15, calls=200, repeat=5)
     one = {"bfloat16": 0x3F80, "float16": 0x3C00}.get(dtype, 1)  # 1.0 in the stored format
     g = np.full_like(x, one)  # (integer 1 would be a subnormal 16-bit float: x86 assists, 20x slower)
     y, gi = np.empty_like(x), np.empty_like(x)
-    e = A.ACTIVATIONS[name]
-    code, prm = e.resolve(A._params(e, {}))
+    e = R.ACTIVATIONS[name]
+    code, prm = e.resolve(R.check_params(e, {}))
     p4 = tuple(float(v) for v in prm) + (0.0,) * (4 - len(prm))
     sig = (numba.typeof(x),) * 4 + ew._SCALARS + (numba.types.literal(code), numba.types.literal(kind))
     k = runtime.specialize(ew.act_1d, sig)

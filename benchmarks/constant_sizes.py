@@ -19,4 +19,5 @@ for mib in (4, 32, 128, 1024):
     np_t = best(lambda: a.__setitem__(Ellipsis, np.float32(2.5)))
     fi_t = best(lambda: constant.set_all(a, np.float32(1.5)))
     th_t = best(lambda: t.fill_(3.5))
-    print(f"{mib:5d} MiB  numpy {n/np_t/1e9:6.2f}  fastinit set_all {n/fi_t/1e9:6.2f}  torch {n/th_t/1e9:6.2f} G el/s  stream={runtime.streams(a.nbytes, write_only=True)}")
+    print(f"{mib:5d} MiB  numpy {n/np_t/1e9:6.2f}  fastinit set_all {n/fi_t/1e9:6.2f}  "
+          f"torch {n/th_t/1e9:6.2f} G el/s  stream={runtime.streams(a.nbytes, write_only=True)}")

@@ -113,8 +113,8 @@ def child(mode, cfg, threads, rank, port, sequential):
     ft.reset_parameters(m, seed=0)  # again, on touched memory: the fills alone, no page faults
     t3 = time.perf_counter()
     local = sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in m.parameters())
-    out = {"mode": mode, "rank": rank, "materialize": t2 - t1, "total": t2 - t0, "refill": t3 - t2, "local_params": local,
-           "rss_growth": _rss() - base}
+    out = {"mode": mode, "rank": rank, "materialize": t2 - t1, "total": t2 - t0, "refill": t3 - t2,
+           "local_params": local, "rss_growth": _rss() - base}
     if dist is not None:
         if sequential and rank == 0:
             dist.barrier()  # rank 1 starts now

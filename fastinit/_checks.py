@@ -30,3 +30,10 @@ def one_of(value, name, choices):
     if isinstance(value, str) and value in choices:
         return value
     raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def positive_int(value, name):
+    """``int(value)`` of an int >= 1 (not a bool), else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import numbers
+import sys
+import threading
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -35,6 +38,7 @@ __all__ = [
     "PHILOX_M0", "PHILOX_M1", "PHILOX_W0", "PHILOX_W1",
     "philox4x32_10", "stream_id", "key_words", "check_seed", "check_offset",
     "MASK32", "SHIFT32", "TWO", "THREE", "BLOCK_MOD",
+    "manual_seed", "initial_seed", "seed_from_generator", "Draw", "draw_words",
 ]
 
 U64 = np.uint64
@@ -179,3 +183,87 @@ def key_words(seed, stream):
     stream = stream_id(stream)
     return (U64(seed & 0xFFFFFFFF), U64(seed >> 32),
             U64(stream & 0xFFFFFFFF), U64(stream >> 32))
+
+
+# ------------------------------------------------------------------ the default generator
+# Key derivation stays with the key (as JAX's prng.py keeps it): a call's (seed, stream,
+# generator) -> the Philox words, and the default generator that ``seed=None`` draws from.
+# With ``seed=None`` a call takes the default seed (``manual_seed``; 0 at import) and, when
+# ``stream`` is None too, the next stream of a counter (0, 1, 2, ...) that ``manual_seed``
+# resets: successive calls differ and a whole sequence of calls is reproducible. With
+# ``seed`` given and ``stream`` omitted, the stream is 0.
+_DEFAULT_SEED = 0
+_gen_lock = threading.Lock()
+_gen = {"seed": _DEFAULT_SEED, "next": 0}
+
+
+def manual_seed(seed):
+    """Seed the default generator (used when ``seed=None``) and reset its stream counter.
+
+    The default seed at import is 0. Like ``torch.manual_seed``.
+    """
+    seed = check_seed(seed)
+    with _gen_lock:
+        _gen["seed"] = seed
+        _gen["next"] = 0
+
+
+def initial_seed():
+    """The default generator's seed."""
+    return _gen["seed"]
+
+
+def seed_from_generator(generator):
+    """The fastinit seed a ``torch.Generator`` stands for: one integer in [0, 2**63 - 1)
+    drawn from it, ``int(torch.randint(0, 2**63 - 1, (), generator=generator, dtype=torch.int64))``
+    (on the generator's device), which advances it like any torch random call.
+
+    Every random initializer's ``generator=`` argument uses this as its ``seed`` (its
+    ``stream`` stays as given, 0 by default): so torch code that passes a seeded generator to
+    ``nn.init`` functions gets reproducible values, and successive calls differ as the
+    generator advances. Raises ``TypeError`` for anything but a ``torch.Generator``.
+    """
+    torch = _torch_of(generator)
+    return int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device,
+                             dtype=torch.int64))
+
+
+def _torch_of(generator):
+    """torch, if ``generator`` is a ``torch.Generator``; else ``TypeError``. Imports nothing:
+    a ``torch.Generator`` exists only once torch is imported."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return torch
+
+
+class Draw(NamedTuple):
+    """The keyword-only arguments every random initializer takes: where its values come from
+    (``draw_words`` turns them into the kernels' key and stream words)."""
+    seed: object = None
+    stream: object = None
+    global_shape: object = None
+    start: object = None
+    generator: object = None
+
+
+def draw_words(draw):
+    """Philox key and stream words of a call (a ``Draw``); the default generator's when its
+    seed is None. Checks everything before drawing from a ``generator`` (a bad call leaves it
+    as it was)."""
+    seed, stream, generator = draw.seed, draw.stream, draw.generator
+    if generator is not None:
+        if seed is not None:
+            raise TypeError("pass seed= or generator= (which draws the seed), not both")
+        _torch_of(generator)
+        stream = stream_id(0 if stream is None else stream)
+        return key_words(seed_from_generator(generator), stream)
+    if seed is None:
+        with _gen_lock:
+            seed = _gen["seed"]
+            if stream is None:
+                stream = _gen["next"]
+                _gen["next"] = (stream + 1) % (1 << 64)
+    elif stream is None:
+        stream = 0
+    return key_words(seed, stream)

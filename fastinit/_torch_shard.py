@@ -45,7 +45,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import numbers
 import sys
 
 import numpy as np
@@ -234,12 +233,7 @@ def _eye_region(target, g, s):
 
 
 def _dirac_region(target, groups, g, s):
-    if len(g) not in (3, 4, 5):
-        raise ValueError(f"dirac_ needs a 3-, 4- or 5-D tensor, got {len(g)} dimensions")
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
-    if g[0] % groups:
-        raise ValueError(f"dim 0 ({g[0]}) must be divisible by groups ({groups})")
+    groups = _init._dirac_groups(g, groups)
     per = g[0] // groups
     center = [n // 2 for n in g[2:]]
     coords = [[k * per + d, d] + center for k in range(groups) for d in range(min(per, g[1]))]

@@ -2,13 +2,16 @@
 
 Each sampler is a pure function of ONE raw Philox word ``x`` (a ``uint32``,
 see ``_stream``), or for the float32 normal of the word PAIR (2i, 2i+1) of its
-block, and of a parameter tuple ``prm`` of eight float64 values that the host
-side (``init.py``) prepares. So element ``n`` depends on ``(seed, stream, n)``
-only.
+block, and of a parameter tuple ``prm`` of eight float64 values that the
+sampler's ``prepare`` computes on the host. So element ``n`` depends on
+``(seed, stream, n)`` only.
 
-Table (``SAMPLERS``): adding a distribution means one code, its two samplers
-(float32 math and float64 math) and one entry in ``SAMPLERS``; ``init.py``
-prepares its ``prm``.
+Table (``SAMPLERS``): one ``Sampler`` per code holds everything about a
+distribution: its float32 and float64 math, ``prepare`` (the host side:
+parameters -> ``prm``), the CPU loop strategy and the GPU register cap. Adding a
+distribution is one code, its math and one ``Sampler`` (then its public
+initializer in ``init.py``, which checks the arguments and calls ``prepare``);
+``cpu/fill.py`` and ``gpu/fill.py`` read the entry.
 
 float32 outputs (and float16/bfloat16, which hold the float32 value rounded to
 nearest-even) use the float32 math; float64 outputs use the float64 math, which
@@ -34,11 +37,14 @@ selected (within about 2.9 std of the mean): the same bits, half the polynomials
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
-from ._fmath import (fma, hoisted, ndtri_pq, ndtri_pq64, ndtri_pq_central, neg2_log_odd23, sincos_turns, sqrt_f,
-                     top_bits_f32, top_bits_odd_f32)
+from ._fmath import (NDTRI_W_SPLIT, fma, hoisted, ndtri_pq, ndtri_pq64, ndtri_pq_central, neg2_log_odd23,
+                     sincos_turns, sqrt_f, top_bits_f32, top_bits_odd_f32)
 from .storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, store_fn
 
 F32 = np.float32
@@ -138,18 +144,142 @@ def _trunc_wide32(x, prm):
     return F32(_trunc64_of_u((F64(x >> U64(9)) + 0.5) * (2.0 ** -23), prm))
 
 
-#: samplers of a word PAIR (words 2i, 2i+1 of a block): ``f(xa, xb, prm) -> (va, vb)``
-PAIR_SAMPLERS = {_normal32_pair}
+# ------------------------------------------------------------------ host side: parameters
+def _prepare_uniform(a, b):
+    return UNIFORM, (a, b - a)
 
-#: code -> (float32 sampler, float64 sampler); each is ``f(x, prm) -> value`` of one
-#: word, or a pair sampler listed in ``PAIR_SAMPLERS``
-SAMPLERS = {
-    UNIFORM: (_uniform32, _uniform64),
-    NORMAL: (_normal32_pair, _normal64),
-    TRUNC_NORMAL: (_trunc32, _trunc64),
-    TRUNC_NORMAL_WIDE: (_trunc_wide32, _trunc64),
-    TRUNC_NORMAL_CENTRAL: (_trunc_central32, _trunc64),
-}
+
+def _prepare_normal(mean, std):
+    return NORMAL, (mean, std)
+
+
+def _prepare_bits():
+    return BITS, ()
+
+
+def _phi_tails(z):
+    """(Phi(z), 1 - Phi(z)) both to full relative precision (erfc, no cancellation)."""
+    if z == -math.inf:
+        return 0.0, 1.0
+    if z == math.inf:
+        return 1.0, 0.0
+    return 0.5 * math.erfc(-z / math.sqrt(2.0)), 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _prepare_trunc(mean, std, a, b):
+    """``(code, prm)`` of the truncated normal: its sampler code (float64 math,
+    ``TRUNC_NORMAL_WIDE``; the central polynomial only; or both) and parameters.
+
+    The sampler computes ``p = Phi(a') + u d`` and ``q = (1 - Phi(a')) - u d``.
+    When the interval lies mostly above the mean (``a' + b' > 0``) it is
+    reflected, ``[a', b'] -> [-b', -a']`` with ``std -> -std``, so ``q`` never
+    comes from cancelling two numbers near 1 (a = 2 std, b = 3 std stays exact).
+    """
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    sign = 1.0
+    if alpha + beta > 0:
+        alpha, beta, sign = -beta, -alpha, -1.0
+    pa, qa = _phi_tails(alpha)
+    pb, qb = _phi_tails(beta)
+    if beta <= 0:
+        d = pb - pa
+    elif alpha >= 0:
+        d = qa - qb
+    else:
+        d = 1.0 - pa - qb
+    if not d > 1e-290:
+        raise ValueError(
+            f"trunc_normal_: [a, b] = [{a}, {b}] holds probability {d:.3g} under N({mean}, {std}**2), "
+            "too little to sample in float64; move a, b within 37 std of mean")
+    # float32 math only where Giles' polynomial was fitted: t = 4 p q >= 1.2e-7
+    # (w <= 15.9) at the most extreme u the float32 sampler draws (2**-24 from
+    # either end); elsewhere (far tails) the float64 math, rounded to float32.
+    p_lo = pa + d * 2.0**-24
+    q_lo = qb + d * 2.0**-24
+    prm = (pa, qa, d, mean, sign * std, a, b)
+    if min(4 * p_lo * (1 - p_lo), 4 * q_lo * (1 - q_lo)) < 1.2e-7:
+        return TRUNC_NORMAL_WIDE, prm
+    return (TRUNC_NORMAL_CENTRAL if _central32(pa, qa, d) else TRUNC_NORMAL), prm
+
+
+def _central32(pa, qa, d):
+    """Whether the float32 sampler's ``w = -log(4 p q)`` stays below
+    ``NDTRI_W_SPLIT`` for every ``u`` it draws, so ``ndtri_pq`` always takes its
+    central polynomial and ``TRUNC_NORMAL_CENTRAL`` gives the same bits.
+
+    From the float32 parameters the kernel uses: ``p = pa + u d``, ``q = qa - u d``
+    for ``u`` in [2**-24, 1 - 2**-24]; exactly, ``4 p q`` is concave in ``u``,
+    so smallest at an end. Its float32 evaluation is within a few ulps
+    (relative 1e-6) of that, and ``logf`` within 1 ulp: the 1e-4 relative margin
+    on ``t`` covers both many times over.
+    """
+    pa, qa, d = (float(np.float32(v)) for v in (pa, qa, d))
+    t_min = min(4 * (pa + u * d) * (qa - u * d) for u in (2.0**-24, 1 - 2.0**-24))
+    return t_min > math.exp(-NDTRI_W_SPLIT) * (1 + 1e-4)
+
+
+# ------------------------------------------------------------------ the table
+#: CPU loop strategies (``cpu/fill.py``, ``_body``): cheap samplers in one fused loop
+#: (Philox words -> values -> stores); costly ones tile by tile, Philox words into an L1
+#: tile, then words -> values; ``"staged16"``: tiled, and 16-bit outputs through a float32
+#: tile and a separate rounding pass (for samplers whose loop spills with the rounding in it)
+LOOPS = ("fused", "tiled", "staged16")
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One distribution: all that the host and both devices' kernels need of it.
+
+    Adding a distribution is one code, its math and one ``Sampler`` in ``SAMPLERS``;
+    ``init.py`` calls ``prepare``, ``cpu/fill.py`` and ``gpu/fill.py`` compile ``f32``/``f64``
+    through ``pair_sampler`` with ``loop`` and ``gpu_max_registers``.
+    """
+    #: the compile-time literal the kernels are specialized on
+    code: int
+    #: jitted float32 math: ``f(x, prm) -> value`` of one word, or with ``pair``
+    #: ``f(xa, xb, prm) -> (va, vb)`` of the word pair (2i, 2i+1) of a block; None: raw words
+    f32: object
+    #: jitted float64 math, ``f(x, prm) -> value`` (all 32 bits of the word)
+    f64: object
+    #: host side: ``prepare(*params) -> (code, prm)``, the code to run (this one or a variant
+    #: the parameters call for) and up to eight float64 constants the math reads
+    prepare: object
+    #: ``f32`` samples the word pair (Box-Muller) rather than one word
+    pair: bool = False
+    #: CPU loop strategy, one of ``LOOPS``
+    loop: str = "tiled"
+    #: float64 outputs run this code's kernel (the same float64 math: one compiled kernel fewer)
+    f64_code: int = None
+    #: ptxas register cap of the GPU fast path (``gpu/fill.FAST_MAX_REGISTERS`` says why); None: none
+    gpu_max_registers: int = None
+
+    def __post_init__(self):
+        if self.loop not in LOOPS:
+            raise ValueError(f"Sampler {self.code}: loop must be one of {LOOPS}, got {self.loop!r}")
+
+
+#: code -> its ``Sampler``
+SAMPLERS = {s.code: s for s in (
+    Sampler(UNIFORM, _uniform32, _uniform64, _prepare_uniform, loop="fused", gpu_max_registers=40),
+    Sampler(NORMAL, _normal32_pair, _normal64, _prepare_normal, pair=True),
+    # the truncated normal's three codes share prepare, which picks one by the bounds
+    Sampler(TRUNC_NORMAL, _trunc32, _trunc64, _prepare_trunc, loop="staged16", f64_code=TRUNC_NORMAL_WIDE),
+    Sampler(TRUNC_NORMAL_WIDE, _trunc_wide32, _trunc64, _prepare_trunc),
+    Sampler(TRUNC_NORMAL_CENTRAL, _trunc_central32, _trunc64, _prepare_trunc, loop="staged16",
+            f64_code=TRUNC_NORMAL_WIDE),
+    Sampler(BITS, None, None, _prepare_bits, loop="fused", gpu_max_registers=40),
+)}
+
+
+def prepare(code, *params):
+    """``(code, prm)`` of sampler ``code`` for already checked ``params`` (``Sampler.prepare``)."""
+    return SAMPLERS[code].prepare(*params)
+
+
+def kernel_code(code, kind):
+    """The sampler code whose kernel fills output ``kind`` for ``code`` (``Sampler.f64_code``)."""
+    f64_code = SAMPLERS[code].f64_code
+    return f64_code if kind == KIND_F64 and f64_code is not None else code
 
 
 _PAIRS = {}
@@ -164,16 +294,16 @@ def pair_sampler(dist, kind):
     fn = _PAIRS.get(key)
     if fn is not None:
         return fn
-    if kind == KIND_U32 or dist == BITS:
+    sampler = SAMPLERS[dist]
+    if kind == KIND_U32 or sampler.f32 is None:
         def pair(xa, xb, prm):
             return xa, xb
     else:
         if kind not in (KIND_F32, KIND_F64, KIND_F16, KIND_BF16):
             raise ValueError(f"unknown output kind {kind}")
-        s32, s64 = SAMPLERS[dist]
-        f = s64 if kind == KIND_F64 else s32
+        f = sampler.f64 if kind == KIND_F64 else sampler.f32
         st = store_fn(kind)
-        if f in PAIR_SAMPLERS:
+        if sampler.pair and kind != KIND_F64:
             def pair(xa, xb, prm):
                 va, vb = f(xa, xb, prm)
                 return st(va), st(vb)

@@ -11,29 +11,29 @@ Sharding: with ``global_shape=G`` and ``start=S`` the output of shape ``s`` hold
 exactly the region ``full[S[0]:S[0]+s[0], ...]`` of the full tensor of shape
 ``G``, and fans come from ``G``.
 
-Default generator: with ``seed=None`` a call takes the module's default seed
-(``manual_seed``; 0 at import) and, when ``stream`` is None too, the next
-stream of a counter (0, 1, 2, ...) that ``manual_seed`` resets. So successive
-calls differ and a whole sequence of calls is reproducible. With ``seed`` given
-and ``stream`` omitted, the stream is 0.
+Default generator (``fastinit._stream``, with the rest of the key derivation;
+``manual_seed``, ``initial_seed`` and ``seed_from_generator`` are re-exported here):
+with ``seed=None`` a call takes the default seed (``manual_seed``; 0 at import)
+and, when ``stream`` is None too, the next stream of a counter (0, 1, 2, ...)
+that ``manual_seed`` resets. So successive calls differ and a whole sequence of
+calls is reproducible. With ``seed`` given and ``stream`` omitted, the stream is 0.
 """
 from __future__ import annotations
 
 import inspect
 import math
 import numbers
-import sys
-import threading
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 
-from . import _fmath
 from . import distributions as D
 from ._checks import finite as _finite
-from ._checks import one_of, positive as _positive
+from ._checks import one_of, positive as _positive, positive_int
+from ._stream import Draw as _Draw
 from ._stream import check_offset, check_seed, key_words, stream_id
+from ._stream import initial_seed, manual_seed, seed_from_generator  # noqa: F401  (public here too)
+from ._stream import draw_words as _words
 from .cpu import fill as _cpu
 from .dispatch import (as_target, check_device, cupy_module, empty, fill_kernels, gpu_view, resolve_dtype,
                        storage_scalar)
@@ -55,82 +55,6 @@ __all__ = [
 # (= scipy.stats.truncnorm.std(a=-2, b=2)); variance_scaling divides by it so the
 # truncated samples keep the requested variance.
 TRUNC_STD_2SIGMA = 0.87962566103423978
-
-_DEFAULT_SEED = 0
-_gen_lock = threading.Lock()
-_gen = {"seed": _DEFAULT_SEED, "next": 0}
-
-
-def manual_seed(seed):
-    """Seed the default generator (used when ``seed=None``) and reset its stream counter.
-
-    The default seed at import is 0. Like ``torch.manual_seed``.
-    """
-    seed = check_seed(seed)
-    with _gen_lock:
-        _gen["seed"] = seed
-        _gen["next"] = 0
-
-
-def initial_seed():
-    """The default generator's seed."""
-    return _gen["seed"]
-
-
-def seed_from_generator(generator):
-    """The fastinit seed a ``torch.Generator`` stands for: one integer in [0, 2**63 - 1)
-    drawn from it, ``int(torch.randint(0, 2**63 - 1, (), generator=generator, dtype=torch.int64))``
-    (on the generator's device), which advances it like any torch random call.
-
-    Every random initializer's ``generator=`` argument uses this as its ``seed`` (its
-    ``stream`` stays as given, 0 by default): so torch code that passes a seeded generator to
-    ``nn.init`` functions gets reproducible values, and successive calls differ as the
-    generator advances. Raises ``TypeError`` for anything but a ``torch.Generator``.
-    """
-    torch = _torch_of(generator)
-    return int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device,
-                             dtype=torch.int64))
-
-
-def _torch_of(generator):
-    """torch, if ``generator`` is a ``torch.Generator``; else ``TypeError``. Imports nothing:
-    a ``torch.Generator`` exists only once torch is imported."""
-    torch = sys.modules.get("torch")
-    if torch is None or not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return torch
-
-
-class _Draw(NamedTuple):
-    """The keyword-only arguments every random initializer takes: where its values come from."""
-    seed: object = None
-    stream: object = None
-    global_shape: object = None
-    start: object = None
-    generator: object = None
-
-
-def _words(draw):
-    """Philox key and stream words of a call (a ``_Draw``); the default generator's when its
-    seed is None. Checks everything before drawing from a ``generator`` (a bad call leaves it
-    as it was)."""
-    seed, stream, generator = draw.seed, draw.stream, draw.generator
-    if generator is not None:
-        if seed is not None:
-            raise TypeError("pass seed= or generator= (which draws the seed), not both")
-        _torch_of(generator)
-        stream = stream_id(0 if stream is None else stream)
-        return key_words(seed_from_generator(generator), stream)
-    if seed is None:
-        with _gen_lock:
-            seed = _gen["seed"]
-            if stream is None:
-                stream = _gen["next"]
-                _gen["next"] = (stream + 1) % (1 << 64)
-    elif stream is None:
-        stream = 0
-    return key_words(seed, stream)
-
 
 # ------------------------------------------------------------------ numpydoc sections
 _TENSOR_DOC = ("tensor : numpy.ndarray, torch.Tensor (CPU or CUDA), cupy.ndarray or a __cuda_array_interface__ array\n"
@@ -163,7 +87,8 @@ Notes
 -----
 Reproducible: each value is a function of ``(seed, stream, logical index)`` only
 (``fastinit._stream``): the same bits for any thread count, tiling, sharding or device
-(float64 normal and truncated normal on a GPU: within 4 ulp, libdevice vs libm; tests/test_gpu.py)."""
+(float64 normal and truncated normal on a GPU: libdevice vs libm, within 4 ulp of max(|value|, |mean|);
+3 measured on an H100, tests/test_gpu.py's ``F64_INIT_ULP``)."""
 
 
 def _numpydoc(random=True, **params):
@@ -241,14 +166,13 @@ def _runs(shape, gshape, start):
 
 def _fill(tensor, dist, prm, draw, target=None):
     """Fill ``tensor`` (its kernel view and kind ``target``, from ``as_target``, when the caller
-    has it already) with sampler ``dist`` and parameters ``prm``; returns ``tensor``."""
+    has it already) with sampler ``dist`` and parameters ``prm`` (``D.prepare``); returns ``tensor``."""
     arr, kind = as_target(tensor) if target is None else target
     gshape, st = _region(arr.shape, draw.global_shape, draw.start)
     words = _words(draw)
     if arr.size == 0:
         return tensor
-    if dist in (D.TRUNC_NORMAL, D.TRUNC_NORMAL_CENTRAL) and kind == D.KIND_F64:
-        dist = D.TRUNC_NORMAL_WIDE  # same float64 math; one compiled kernel fewer
+    dist = D.kernel_code(dist, kind)
     rows, cols, starts = _runs(arr.shape, gshape, st)
     fill_kernels(arr).fill(arr.reshape(rows, cols), starts, words, prm, dist, kind)
     return tensor
@@ -295,7 +219,7 @@ def uniform_(tensor, a=0.0, b=1.0, *, seed=None, stream=None, global_shape=None,
     a, b = _finite(a, "a"), _finite(b, "b")
     if not a < b:
         raise ValueError(f"uniform_ needs a < b, got a={a}, b={b}")
-    return _fill(tensor, D.UNIFORM, (a, b - a), _Draw(seed, stream, global_shape, start, generator))
+    return _fill(tensor, *D.prepare(D.UNIFORM, a, b), _Draw(seed, stream, global_shape, start, generator))
 
 
 @_numpydoc(mean="float\n    Mean (finite).", std="float\n    Standard deviation (finite, > 0).")
@@ -314,78 +238,17 @@ def normal_(tensor, mean=0.0, std=1.0, *, seed=None, stream=None, global_shape=N
     torch equivalent: ``torch.nn.init.normal_(tensor, mean, std)``.
     """
     mean, std = _finite(mean, "mean"), _positive(std, "std")
-    return _fill(tensor, D.NORMAL, (mean, std), _Draw(seed, stream, global_shape, start, generator))
-
-
-def _phi_tails(z):
-    """(Phi(z), 1 - Phi(z)) both to full relative precision (erfc, no cancellation)."""
-    if z == -math.inf:
-        return 0.0, 1.0
-    if z == math.inf:
-        return 1.0, 0.0
-    return 0.5 * math.erfc(-z / math.sqrt(2.0)), 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _trunc_params(mean, std, a, b):
-    """Kernel parameters of the truncated normal and its sampler code: float64
-    math (``TRUNC_NORMAL_WIDE``), the central polynomial only, or both.
-
-    The sampler computes ``p = Phi(a') + u d`` and ``q = (1 - Phi(a')) - u d``.
-    When the interval lies mostly above the mean (``a' + b' > 0``) it is
-    reflected, ``[a', b'] -> [-b', -a']`` with ``std -> -std``, so ``q`` never
-    comes from cancelling two numbers near 1 (a = 2 std, b = 3 std stays exact).
-    """
-    alpha, beta = (a - mean) / std, (b - mean) / std
-    sign = 1.0
-    if alpha + beta > 0:
-        alpha, beta, sign = -beta, -alpha, -1.0
-    pa, qa = _phi_tails(alpha)
-    pb, qb = _phi_tails(beta)
-    if beta <= 0:
-        d = pb - pa
-    elif alpha >= 0:
-        d = qa - qb
-    else:
-        d = 1.0 - pa - qb
-    if not d > 1e-290:
-        raise ValueError(
-            f"trunc_normal_: [a, b] = [{a}, {b}] holds probability {d:.3g} under N({mean}, {std}**2), "
-            "too little to sample in float64; move a, b within 37 std of mean")
-    # float32 math only where Giles' polynomial was fitted: t = 4 p q >= 1.2e-7
-    # (w <= 15.9) at the most extreme u the float32 sampler draws (2**-24 from
-    # either end); elsewhere (far tails) the float64 math, rounded to float32.
-    p_lo = pa + d * 2.0**-24
-    q_lo = qb + d * 2.0**-24
-    prm = (pa, qa, d, mean, sign * std, a, b)
-    if min(4 * p_lo * (1 - p_lo), 4 * q_lo * (1 - q_lo)) < 1.2e-7:
-        return prm, D.TRUNC_NORMAL_WIDE
-    return prm, D.TRUNC_NORMAL_CENTRAL if _central32(pa, qa, d) else D.TRUNC_NORMAL
-
-
-def _central32(pa, qa, d):
-    """Whether the float32 sampler's ``w = -log(4 p q)`` stays below
-    ``NDTRI_W_SPLIT`` for every ``u`` it draws, so ``ndtri_pq`` always takes its
-    central polynomial and ``TRUNC_NORMAL_CENTRAL`` gives the same bits.
-
-    From the float32 parameters the kernel uses: ``p = pa + u d``, ``q = qa - u d``
-    for ``u`` in [2**-24, 1 - 2**-24]; exactly, ``4 p q`` is concave in ``u``,
-    so smallest at an end. Its float32 evaluation is within a few ulps
-    (relative 1e-6) of that, and ``logf`` within 1 ulp: the 1e-4 relative margin
-    on ``t`` covers both many times over.
-    """
-    pa, qa, d = (float(np.float32(v)) for v in (pa, qa, d))
-    t_min = min(4 * (pa + u * d) * (qa - u * d) for u in (2.0**-24, 1 - 2.0**-24))
-    return t_min > math.exp(-_fmath.NDTRI_W_SPLIT) * (1 + 1e-4)
+    return _fill(tensor, *D.prepare(D.NORMAL, mean, std), _Draw(seed, stream, global_shape, start, generator))
 
 
 def _trunc(mean, std, a, b):
-    """Checked arguments of a truncated normal -> (kernel parameters, sampler code)."""
+    """Checked arguments of a truncated normal -> (sampler code, kernel parameters)."""
     mean, std = _finite(mean, "mean"), _positive(std, "std")
     a = float(a) if a == -math.inf else _finite(a, "a")
     b = float(b) if b == math.inf else _finite(b, "b")
     if not a < b:
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
-    return _trunc_params(mean, std, a, b)
+    return D.prepare(D.TRUNC_NORMAL, mean, std, a, b)
 
 
 @_numpydoc(mean="float", std="float\n    > 0.", a="float\n    Absolute lower bound (may be -inf).",
@@ -404,8 +267,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, *, seed=None, stream
 
     torch equivalent: ``torch.nn.init.trunc_normal_(tensor, mean, std, a, b)``.
     """
-    prm, dist = _trunc(mean, std, a, b)
-    return _fill(tensor, dist, prm, _Draw(seed, stream, global_shape, start, generator))
+    return _fill(tensor, *_trunc(mean, std, a, b), _Draw(seed, stream, global_shape, start, generator))
 
 
 # ------------------------------------------------------------------ deterministic fills
@@ -478,18 +340,24 @@ def eye_(tensor):
     return tensor
 
 
+def _dirac_groups(shape, groups):
+    """Checked ``groups`` of a Dirac fill of a tensor of ``shape`` (shared with ``fastinit.torch``'s
+    sharded form, which checks the global shape)."""
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(f"dirac_ needs a 3-, 4- or 5-D tensor, got {len(shape)} dimensions")
+    groups = positive_int(groups, "groups")
+    if shape[0] % groups:
+        raise ValueError(f"dim 0 ({shape[0]}) must be divisible by groups ({groups})")
+    return groups
+
+
 @_numpydoc(random=False, groups="int\n    Number of groups; ``tensor.shape[0]`` must be divisible by it.")
 def dirac_(tensor, groups=1):
     """Dirac delta in a 3-, 4- or 5-D conv weight (``torch.nn.init.dirac_``):
     ``w[g*out_per_group + d, d, center...] = 1`` for each group ``g`` and
     ``d < min(out_per_group, in_channels)``, zero elsewhere."""
     arr, kind = as_target(tensor)
-    if arr.ndim not in (3, 4, 5):
-        raise ValueError(f"dirac_ needs a 3-, 4- or 5-D tensor, got {arr.ndim} dimensions")
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
-    if arr.shape[0] % groups:
-        raise ValueError(f"dim 0 ({arr.shape[0]}) must be divisible by groups ({groups})")
+    groups = _dirac_groups(arr.shape, groups)
     _set_all(arr, kind, 0.0)
     per = arr.shape[0] // groups
     center = tuple(s // 2 for s in arr.shape[2:])
@@ -520,17 +388,17 @@ def _fan_fill(tensor, draw, dist, scale_of, axes=TORCH_AXES, empty_warns=False):
     arr = target[0]
     if empty_warns and 0 in arr.shape:
         warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
-        return _fill(tensor, D.UNIFORM, (0.0, 0.0), draw, target)
+        return _fill(tensor, *D.prepare(D.UNIFORM, 0.0, 0.0), draw, target)
     s = scale_of(*_fans(arr, draw.global_shape, axes))
     if dist == D.TRUNC_NORMAL:
-        prm, dist = _trunc(0.0, s, -2.0 * s, 2.0 * s)
+        dist, prm = _trunc(0.0, s, -2.0 * s, 2.0 * s)
     elif s == 0:
-        prm, dist = (0.0, 0.0), D.UNIFORM
+        dist, prm = D.prepare(D.UNIFORM, 0.0, 0.0)
     elif dist == D.UNIFORM:
-        a, b = _finite(-s, "a"), _finite(s, "b")  # a huge gain overflows to inf: an error, as uniform_'s
-        prm = (a, b - a)
+        # a huge gain overflows to inf: an error, as uniform_'s
+        dist, prm = D.prepare(D.UNIFORM, _finite(-s, "a"), _finite(s, "b"))
     else:
-        prm = (0.0, _positive(s, "std"))
+        dist, prm = D.prepare(D.NORMAL, 0.0, _positive(s, "std"))
     return _fill(tensor, dist, prm, draw, target)
 
 
@@ -671,6 +539,10 @@ he_normal_ = _vs("he_normal_", 2.0, "fan_in", "truncated_normal")
 
 
 # ------------------------------------------------------------------ orthogonal and sparse
+#: N(0, 1)'s ``prm``: orthogonal_ draws its float64 matrix from it
+_STD_NORMAL = D.prepare(D.NORMAL, 0.0, 1.0)[1]
+
+
 @_numpydoc(gain="float\n    Scaling factor.")
 def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, start=None, generator=None):
     """(Semi-)orthogonal matrix, as ``torch.nn.init.orthogonal_(tensor, gain)``.
@@ -697,7 +569,7 @@ def orthogonal_(tensor, gain=1.0, *, seed=None, stream=None, global_shape=None, 
         _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region)
         return tensor
     flat = np.empty((rows, cols), np.float64)
-    _cpu.fill(flat.reshape(1, -1), np.zeros(1, np.uint64), words, (0.0, 1.0), D.NORMAL, D.KIND_F64)
+    _cpu.fill(flat.reshape(1, -1), np.zeros(1, np.uint64), words, _STD_NORMAL, D.NORMAL, D.KIND_F64)
     _view_float(tensor, arr)[...] = _orthogonal_q(np, flat, gain, gshape)[region]
     return tensor
 
@@ -724,7 +596,7 @@ def _orthogonal_gpu(arr, kind, words, rows, cols, gain, gshape, region):
     cupy = cupy_module("orthogonal_ on a GPU array")
     flat = cupy.empty((rows, cols), cupy.float64)
     view = gpu_view(flat)
-    fill_kernels(view).fill(view.reshape(1, rows * cols), np.zeros(1, np.uint64), words, (0.0, 1.0),
+    fill_kernels(view).fill(view.reshape(1, rows * cols), np.zeros(1, np.uint64), words, _STD_NORMAL,
                             D.NORMAL, D.KIND_F64)
     part = _orthogonal_q(cupy, flat, gain, gshape)[region]
     src = cupy.ascontiguousarray(part, dtype=cupy.float64 if kind == D.KIND_F64 else cupy.float32)
@@ -756,7 +628,7 @@ def sparse_(tensor, sparsity, std=0.01, *, seed=None, stream=None, global_shape=
     k0, k1, s0, s1 = _words(_Draw(seed, stream, global_shape, start, generator))
     seed_i = int(k0) | (int(k1) << 32)
     stream_i = int(s0) | (int(s1) << 32)
-    _fill(tensor, D.NORMAL, (0.0, std), _Draw(seed_i, stream_i, gshape, st), (arr, kind))
+    _fill(tensor, *D.prepare(D.NORMAL, 0.0, std), _Draw(seed_i, stream_i, gshape, st), (arr, kind))
     rows = gshape[0]
     nz = int(math.ceil(sparsity * rows))
     if nz == 0 or arr.size == 0:

@@ -248,83 +248,15 @@ def make_zarr(name, shape, path, *, dtype="float32", seed=0, stream=0, params=No
     the chunks in flight; ``resume`` rewrites exactly the unrecorded ones, with the
     same bits. Durability against a power loss is the file system's (no fsync).
     """
-    params = dict(params or {})
-    if name not in _ZARRABLE:
-        extra = "; dirac needs the whole tensor: write .npy" if name == "dirac" else ""
-        raise ValueError(f"unknown initializer {name!r}; choose one of {', '.join(sorted(_ZARRABLE))}{extra}")
-    if workers is not None and scheduler is not None:
-        raise ValueError("pass workers (a new LocalCluster) or scheduler (a running one), not both")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
-    try:
-        import dask.array as da
-        import zarr  # noqa: F401
-        from dask.highlevelgraph import HighLevelGraph
-        from . import dask as fdask
-    except ImportError as e:
-        raise ImportError(f"writing Zarr needs dask, distributed and zarr: {_INSTALL_DASK} ({e})") from None
-    kw = {"seed": seed, "stream": stream} if name in _RANDOM else {}
-    plan = fdask._plan(name, shape, (), {**params, **kw}, chunks, dtype, "cpu")  # validates every argument
-    spec, shape = plan.spec, plan.spec.shape
-    if spec.dtype == "bfloat16":
-        raise ValueError("Zarr v3 has no bfloat16 data type; write .safetensors for bfloat16")
-    for ax, c in enumerate(plan.chunks):
-        if any(b != c[0] for b in c[:-1]) or (c and c[-1] > c[0]):
-            raise ValueError(f"Zarr needs regular chunks (equal sizes, the last may be smaller); axis {ax} has {c}")
-    want = json.loads(json.dumps({
-        "initializer": name, "shape": list(shape), "dtype": spec.dtype, "params": params,
-        "seed": spec.kwargs.get("seed"), "stream": spec.kwargs.get("stream"),
-        "chunks": [c[0] if c else 0 for c in plan.chunks]}))
-    if name in _RANDOM and isinstance(stream, str):
-        want["stream_name"] = stream
+    plan, want = _zarr_plan(name, shape, params, seed, stream, chunks, dtype, workers, scheduler)
     target, partial, old = zarr_paths(path)
     if not os.path.isdir(os.path.dirname(target)):
         raise FileNotFoundError(f"directory {os.path.dirname(target)} does not exist")
     nblocks = math.prod(len(c) for c in plan.chunks)
-    # ---- what exists decides, before anything is written
-    if os.path.lexists(target) and not overwrite:
-        if not resume:
-            raise FileExistsError(f"{path} exists; pass --resume (resume=True) to keep a finished store or "
-                                  "finish an interrupted one, or --overwrite (overwrite=True) to replace it")
-        have = _stored_spec(target)
-        if have != want:
-            raise FileExistsError(f"{path} exists and holds a different array ({_spec_diff(have, want)}); "
-                                  "pass --overwrite to replace it")
+    if not _open_partial(path, plan, want, resume, overwrite):  # a finished store, kept as it is
         return {"path": os.fspath(path), "chunks": nblocks, "written": 0, "skipped": nblocks}
-    if os.path.lexists(partial):
-        have = _stored_spec(partial)
-        if resume and have is not None and have != want:
-            raise FileExistsError(f"{partial} (an interrupted run) holds a different array "
-                                  f"({_spec_diff(have, want)}); pass --overwrite to start over")
-        if not resume and not overwrite:
-            raise FileExistsError(f"an interrupted run left {partial}; pass --resume to finish it or "
-                                  "--overwrite to start over")
-        if have is None or not resume:  # unreadable (killed while being created) or replaced
-            shutil.rmtree(partial)
     done_dir = os.path.join(partial, _DONE)
-    if os.path.lexists(partial):
-        _clean_partial_files(partial)
-    else:
-        zarr.create_array(store=partial, shape=shape, chunks=tuple(max(c[0], 1) if c else 1 for c in plan.chunks),
-                          dtype=np.dtype(spec.dtype), compressors=None, fill_value=0,
-                          attributes={"fastinit": want}, zarr_format=3, config={"write_empty_chunks": True})
-    os.makedirs(done_dir, exist_ok=True)
-    done = set(os.listdir(done_dir))
-    # ---- one task per chunk: make the block (fastinit.dask's own task, inline) and write it
-    nd = len(shape)
-    wname = f"fastinit-zarr-{plan.name}"
-    dsk, todo = {}, 0
-    for idx, start, bshape in plan.blocks():
-        mark = ".".join(map(str, idx)) or "0"
-        if mark in done:
-            dsk[(wname,) + idx] = (_skipped, nd)
-        else:
-            dsk[(wname,) + idx] = (_store_block, partial, plan.task(start, bshape), start, done_dir, mark)
-            todo += 1
-    if todo:
-        dsk.update(plan.extra())
-    flags = da.Array(HighLevelGraph.from_collections(wname, dsk, dependencies=()), wname,
-                     tuple((1,) * len(c) for c in plan.chunks), meta=np.empty((0,) * nd, bool))
+    flags, todo = _write_graph(plan, partial, done_dir)
     try:
         _run(flags, workers, scheduler, progress)
     except Exception as e:
@@ -345,6 +277,100 @@ def make_zarr(name, shape, path, *, dtype="float32", seed=0, stream=0, params=No
     else:
         os.rename(partial, target)
     return {"path": os.fspath(path), "chunks": nblocks, "written": todo, "skipped": nblocks - todo}
+
+
+def _zarr_plan(name, shape, params, seed, stream, chunks, dtype, workers, scheduler):
+    """``make_zarr``'s arguments checked -> (``fastinit.dask`` plan, the ``fastinit`` attribute
+    the store holds), before anything is written."""
+    params = dict(params or {})
+    if name not in _ZARRABLE:
+        extra = "; dirac needs the whole tensor: write .npy" if name == "dirac" else ""
+        raise ValueError(f"unknown initializer {name!r}; choose one of {', '.join(sorted(_ZARRABLE))}{extra}")
+    if workers is not None and scheduler is not None:
+        raise ValueError("pass workers (a new LocalCluster) or scheduler (a running one), not both")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    try:
+        import dask.array  # noqa: F401
+        import zarr  # noqa: F401
+        from . import dask as fdask
+    except ImportError as e:
+        raise ImportError(f"writing Zarr needs dask, distributed and zarr: {_INSTALL_DASK} ({e})") from None
+    kw = {"seed": seed, "stream": stream} if name in _RANDOM else {}
+    plan = fdask._plan(name, shape, (), {**params, **kw}, chunks, dtype, "cpu")  # validates every argument
+    spec, shape = plan.spec, plan.spec.shape
+    if spec.dtype == "bfloat16":
+        raise ValueError("Zarr v3 has no bfloat16 data type; write .safetensors for bfloat16")
+    for ax, c in enumerate(plan.chunks):
+        if any(b != c[0] for b in c[:-1]) or (c and c[-1] > c[0]):
+            raise ValueError(f"Zarr needs regular chunks (equal sizes, the last may be smaller); axis {ax} has {c}")
+    want = json.loads(json.dumps({
+        "initializer": name, "shape": list(shape), "dtype": spec.dtype, "params": params,
+        "seed": spec.kwargs.get("seed"), "stream": spec.kwargs.get("stream"),
+        "chunks": [c[0] if c else 0 for c in plan.chunks]}))
+    if name in _RANDOM and isinstance(stream, str):
+        want["stream_name"] = stream
+    return plan, want
+
+
+def _open_partial(path, plan, want, resume, overwrite):
+    """What exists decides, before anything is written: False for a finished store that
+    ``resume`` keeps; else the partial store is ready to write into (created, or an
+    interrupted run's continued or replaced) and True."""
+    import zarr
+    target, partial, _ = zarr_paths(path)
+    if os.path.lexists(target) and not overwrite:
+        if not resume:
+            raise FileExistsError(f"{path} exists; pass --resume (resume=True) to keep a finished store or "
+                                  "finish an interrupted one, or --overwrite (overwrite=True) to replace it")
+        have = _stored_spec(target)
+        if have != want:
+            raise FileExistsError(f"{path} exists and holds a different array ({_spec_diff(have, want)}); "
+                                  "pass --overwrite to replace it")
+        return False
+    if os.path.lexists(partial):
+        have = _stored_spec(partial)
+        if resume and have is not None and have != want:
+            raise FileExistsError(f"{partial} (an interrupted run) holds a different array "
+                                  f"({_spec_diff(have, want)}); pass --overwrite to start over")
+        if not resume and not overwrite:
+            raise FileExistsError(f"an interrupted run left {partial}; pass --resume to finish it or "
+                                  "--overwrite to start over")
+        if have is None or not resume:  # unreadable (killed while being created) or replaced
+            shutil.rmtree(partial)
+    if os.path.lexists(partial):
+        _clean_partial_files(partial)
+    else:
+        zarr.create_array(store=partial, shape=plan.spec.shape,
+                          chunks=tuple(max(c[0], 1) if c else 1 for c in plan.chunks),
+                          dtype=np.dtype(plan.spec.dtype), compressors=None, fill_value=0,
+                          attributes={"fastinit": want}, zarr_format=3, config={"write_empty_chunks": True})
+    os.makedirs(os.path.join(partial, _DONE), exist_ok=True)
+    return True
+
+
+def _write_graph(plan, partial, done_dir):
+    """(Dask array of one flag per chunk, chunks to write): one task per chunk not yet
+    recorded in ``done_dir``, making the block (``fastinit.dask``'s own task, inline) and
+    writing it into ``partial``."""
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+    done = set(os.listdir(done_dir))
+    nd = len(plan.spec.shape)
+    wname = f"fastinit-zarr-{plan.name}"
+    dsk, todo = {}, 0
+    for idx, start, bshape in plan.blocks():
+        mark = ".".join(map(str, idx)) or "0"
+        if mark in done:
+            dsk[(wname,) + idx] = (_skipped, nd)
+        else:
+            dsk[(wname,) + idx] = (_store_block, partial, plan.task(start, bshape), start, done_dir, mark)
+            todo += 1
+    if todo:
+        dsk.update(plan.extra())
+    flags = da.Array(HighLevelGraph.from_collections(wname, dsk, dependencies=()), wname,
+                     tuple((1,) * len(c) for c in plan.chunks), meta=np.empty((0,) * nd, bool))
+    return flags, todo
 
 
 def _remove(path):

@@ -37,6 +37,7 @@ import sys
 
 import numpy as np
 
+from . import _act_registry as _R
 from . import activations as _A
 from . import init as _init
 from .fans import calculate_gain
@@ -172,13 +173,13 @@ class _Act:
 
     def __init__(self, spec, gated):
         name, params = parse_spec(spec)
-        e = _A._lookup(name)  # ValueError listing the valid names
+        e = _R.lookup(name)  # ValueError listing the valid names
         base = e
         if e.gated:  # swiglu / geglu: their gate's activation, run gated
             base = _A.ACTIVATIONS["silu" if e.name == "swiglu" else "gelu"]
             gated = True
         try:
-            _A._params(e, params)
+            _R.check_params(e, params)
         except (TypeError, ValueError) as err:
             raise type(err)(f"activation {_label(spec)!r}: {err}") from None
         self.name, self.params, self.gated = base.name, params, gated

@@ -7,8 +7,10 @@ kernel of the tensor's device (CPU: a zero-copy numpy view; CUDA: a zero-copy
 Numba device array through ``__cuda_array_interface__``, so nothing leaves
 the GPU) and saves only its input; the
 backward recomputes ``f'(x)`` from it in one fused pass (``grad_out * f'(x)``),
-so no activation-sized intermediate is kept. Functional names and module
-names, parameters and defaults are torch's::
+so no activation-sized intermediate is kept. A thin adapter: the entries
+come from ``fastinit._act_registry``, the kernels run through
+``fastinit._act_ops.launch``. Functional names and module names, parameters
+and defaults are torch's::
 
     import fastinit.torch as ft
     y = ft.gelu(x, approximate="tanh")        # torch.nn.functional.gelu
@@ -28,8 +30,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import activations as _A
-from .cpu import elementwise as _ew
+from ._act_ops import launch
+from ._act_registry import ACTIVATIONS, BACKWARD, FORWARD, N_OUT, bind_args, check_params, lookup
 from .dispatch import as_target
 
 __all__ = ["ActivationFunction", "GatedActivationFunction", "Activation"]
@@ -54,9 +56,8 @@ def _run(entry, p, mode, inputs, g=None):
         a, kind = _view(x)
         srcs.append(a)
     gv = _view(g.contiguous(), "grad")[0] if g is not None else None
-    nout = {_ew.FORWARD: 1, _ew.BACKWARD: len(xs), _ew.FUSED: 1 + len(xs), _ew.FUSED_D: 1 + len(xs)}[mode]
-    outs = [torch.empty_like(xs[0], memory_format=torch.contiguous_format) for _ in range(nout)]
-    _A._launch(entry, p, mode, srcs, gv, [_view(o)[0] for o in outs], kind)
+    outs = [torch.empty_like(xs[0], memory_format=torch.contiguous_format) for _ in range(N_OUT[entry.gated][mode])]
+    launch(entry, p, mode, srcs, gv, [_view(o)[0] for o in outs], kind)
     return outs
 
 
@@ -67,14 +68,14 @@ class ActivationFunction(torch.autograd.Function):
     def forward(ctx, x, entry, p):
         ctx.act = (entry, p)
         ctx.save_for_backward(x)
-        return _run(entry, p, _ew.FORWARD, [x])[0]
+        return _run(entry, p, FORWARD, [x])[0]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         entry, p = ctx.act
-        return _run(entry, p, _ew.BACKWARD, [x], grad)[0], None, None
+        return _run(entry, p, BACKWARD, [x], grad)[0], None, None
 
 
 class GatedActivationFunction(torch.autograd.Function):
@@ -84,22 +85,22 @@ class GatedActivationFunction(torch.autograd.Function):
     def forward(ctx, a, b, entry, p):
         ctx.act = (entry, p)
         ctx.save_for_backward(a, b)
-        return _run(entry, p, _ew.FORWARD, [a, b])[0]
+        return _run(entry, p, FORWARD, [a, b])[0]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         entry, p = ctx.act
-        ga, gb = _run(entry, p, _ew.BACKWARD, [a, b], grad)
+        ga, gb = _run(entry, p, BACKWARD, [a, b], grad)
         return ga, gb, None, None
 
 
 def apply(name, *inputs, **params):
     """Run activation ``name`` on tensor(s) through autograd (one input, or
     ``a, b`` for the gated ``swiglu``/``geglu``)."""
-    e = _A._lookup(name)
-    p = _A._params(e, params)
+    e = lookup(name)
+    p = check_params(e, params)
     names = ("a", "b") if e.gated else ("x",)
     if len(inputs) != len(names):
         raise TypeError(f"{e.name} takes {len(names)} tensor(s) ({', '.join(names)}); got {len(inputs)}")
@@ -123,7 +124,7 @@ def _functional(e):
         if params.pop("inplace", False):
             raise ValueError(f"{e.name}: inplace=True is not supported (the fused backward needs x); "
                              "use inplace=False")
-        tensors, params = _A._bind(e, args, params)
+        tensors, params = bind_args(e, args, params)
         return apply(e.name, *tensors, **params)
 
     sig = ("a, b" if e.gated else "input") + "".join(f", {k}={v!r}" for k, v in e.params.items())
@@ -144,14 +145,14 @@ class Activation(torch.nn.Module):
         if inplace:
             raise ValueError(f"{type(self).__name__}: inplace=True is not supported (the fused backward "
                              "needs x); use inplace=False")
-        e = _A.ACTIVATIONS[self._name]
+        e = ACTIVATIONS[self._name]
         pnames = list(e.params)
         if len(args) > len(pnames):
             raise TypeError(f"{type(self).__name__} takes at most {len(pnames)} positional parameters")
         for k, v in zip(pnames, args):
             params[k] = v
         self._entry = e
-        self._p = _A._params(e, params)
+        self._p = check_params(e, params)
         for k, v in self._p.items():
             setattr(self, k, v)
 
@@ -169,7 +170,7 @@ class Activation(torch.nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in self._p.items())
 
 
-for _name, _e in _A.ACTIVATIONS.items():
+for _name, _e in ACTIVATIONS.items():
     _f = _functional(_e)
     globals()[_name] = _f
     __all__.append(_name)

@@ -49,8 +49,8 @@ _INIT_NEEDS = {
 
 
 def _activations():
-    from . import activations as A
-    return A
+    from . import _act_registry as R  # the entries (numba only: no kernel is built by importing it)
+    return R
 
 
 def names():
@@ -67,21 +67,21 @@ def _init_jobs(need, kinds):
     if need == "constant":
         return [("constant", k) for k in kinds]
     if need == _TRUNC[0]:
-        # float64 outputs always take the float64 math (init._fill); other kinds pick one of
-        # three by the bounds (init._trunc_params)
+        # the bounds pick one of three codes (distributions._prepare_trunc); float64 outputs
+        # run one kernel for all three (D.kernel_code)
         return [("fill", d, k) for k in kinds
-                for d in ((D.TRUNC_NORMAL_WIDE,) if k == S.KIND_F64 else
-                          (D.TRUNC_NORMAL_CENTRAL, D.TRUNC_NORMAL, D.TRUNC_NORMAL_WIDE))]
+                for d in dict.fromkeys(D.kernel_code(c, k) for c in (D.TRUNC_NORMAL_CENTRAL, D.TRUNC_NORMAL,
+                                                                     D.TRUNC_NORMAL_WIDE))]
     return [("fill", need, k) for k in kinds]
 
 
 def _act_jobs(name, kinds):
     A = _activations()
-    e = A._lookup(name)
+    e = A.lookup(name)
     choices = [[(k, v) for v in vals] for k, vals in e.choices.items()]
     codes = {}
     for combo in itertools.product(*choices):
-        code, prm = e.resolve(A._params(e, dict(combo)))
+        code, prm = e.resolve(A.check_params(e, dict(combo)))
         tag = e.name + "".join(f" {k}={v}" for k, v in combo)
         codes.setdefault(code, (tag, prm))
     return [("act", code, tag, prm, e.gated, k) for code, (tag, prm) in codes.items() for k in kinds]
@@ -103,7 +103,7 @@ def jobs(targets, dtypes=tuple(KINDS)):
         if key in _INIT_NEEDS:
             for need in _INIT_NEEDS[key]:
                 out += _init_jobs(need, kinds)
-        elif A._ALIASES.get(t, t) in A.ACTIVATIONS:
+        elif A.ALIASES.get(t, t) in A.ACTIVATIONS:
             out += _act_jobs(t, kinds)
         else:
             raise ValueError(f"unknown name {t!r}; valid names: {', '.join(names())}")
@@ -148,7 +148,6 @@ def compile_job(job):
         constant.set_all(a, a.dtype.type(0))
     else:
         from .cpu import elementwise as ew
-        _activations()  # registers the math
         _, code, _, prm, gated, kind = job
         arrays = tuple(np.zeros(8, S.STORAGE[kind]) for _ in range(6 if gated else 4))
         ew.run(arrays, prm, ew.FUSED, code, kind, gated)

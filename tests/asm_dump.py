@@ -70,7 +70,7 @@ def dump(outdir, cases=None):
     import numpy as np
     from numba import njit, types
 
-    from fastinit import activations as A
+    from fastinit import _act_registry as R
     from fastinit import distributions as D
     from fastinit.cpu import elementwise as ew
     from fastinit.cpu import fill
@@ -90,8 +90,8 @@ def dump(outdir, cases=None):
     for name, act, kind in ACT_CASES:
         if cases is not None and name not in cases:
             continue
-        e = A.ACTIVATIONS[act]
-        code, _ = e.resolve(A._params(e, {}))
+        e = R.ACTIVATIONS[act]
+        code, _ = e.resolve(R.check_params(e, {}))
         twin = njit(error_model="numpy")(ew.act_1d.py_func)
         arr = np.zeros(8, np.float32 if kind == "KIND_F32" else np.uint16)
         sig = (numba.typeof(arr),) * 4 + ew._SCALARS + (types.literal(code), types.literal(getattr(ew, kind)))

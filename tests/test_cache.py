@@ -48,9 +48,9 @@ print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))
 """
 
 
-def test_edited_inlined_module_recompiles(tmp_path):
-    # a copy of the package, a fresh cache: compile, load, edit a module the kernel
-    # inlines (not the kernel's own file), and the next process must recompile
+def _package_copy(tmp_path, child):
+    """A copy of the package and a fresh cache: ``(package dir, run)``, ``run()`` giving
+    the (cache hits, misses) ``child`` prints in a new process."""
     pkg = tmp_path / "src"
     shutil.copytree(pathlib.Path(fill.__file__).parents[1], pkg / "fastinit",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -58,13 +58,43 @@ def test_edited_inlined_module_recompiles(tmp_path):
 
     def run():
         # cwd outside the repository: ``python -c`` puts the cwd first on sys.path
-        r = subprocess.run([sys.executable, "-c", CHILD % str(pkg)], env=env, capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-c", child % str(pkg)], env=env, capture_output=True, text=True,
                            timeout=600, cwd=tmp_path)
         assert r.returncode == 0, r.stderr[-3000:]
         hits, misses = (int(v) for v in r.stdout.split())
         return hits, misses
+    return pkg, run
+
+
+def test_edited_inlined_module_recompiles(tmp_path):
+    # compile, load, edit a module the kernel inlines (not the kernel's own file), and the
+    # next process must recompile
+    pkg, run = _package_copy(tmp_path, CHILD)
     assert run() == (0, 1)  # compiled
     assert run() == (1, 0)  # loaded
     nt = pkg / "fastinit" / "cpu" / "ntstore.py"
     nt.write_text(nt.read_text() + "\n# edited\n")
+    assert run() == (0, 1)  # the edit is seen: compiled again
+
+
+ACT_CHILD = """
+import numpy as np
+import fastinit
+assert fastinit.__file__.startswith(%r), fastinit.__file__
+from fastinit.cpu import elementwise as ew
+y, d = fastinit.activations.fused("relu", np.linspace(-1, 1, 64, dtype=np.float32))
+assert (d == (y > 0)).all()
+s = ew.act_1d.stats
+print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))
+"""
+
+
+def test_edited_activation_math_recompiles(tmp_path):
+    # the activation kernels inline the registry's math and fastinit._act_math (not files
+    # of their own): an edit there must recompile them in the next process
+    pkg, run = _package_copy(tmp_path, ACT_CHILD)
+    assert run() == (0, 1)  # compiled
+    assert run() == (1, 0)  # loaded
+    math_mod = pkg / "fastinit" / "_act_math.py"
+    math_mod.write_text(math_mod.read_text() + "\n# edited\n")
     assert run() == (0, 1)  # the edit is seen: compiled again

@@ -9,7 +9,6 @@ from scipy import special, stats
 
 import fastinit as fi
 from fastinit import distributions as D
-from fastinit import init
 from fastinit._fmath import NDTRI32_MAX_ULP, logf, ndtri_pq, neg2_log_odd23, sincos_turns, sqrt_f
 
 from conftest import FLOAT_DTYPES, requires_bf16
@@ -169,7 +168,8 @@ def test_ndtri32_ulp_error_over_every_input():
     ref = special.ndtri((np.arange(1 << 24, dtype=np.float64) + 0.5) * 2.0**-24)
     err = ulps(out, ref, np.float32)
     assert err.max() <= NDTRI32_MAX_ULP
-    assert np.abs(out - ref).max() < 1e-6
+    # measured 1.07e-6 at z = -4.45 (2.2 ulp there) since the FMA polynomials, 9.5e-7 before
+    assert np.abs(out - ref).max() < 1.1e-6
     assert out[0] == -out[-1]  # symmetric by construction
 
 
@@ -185,7 +185,7 @@ def _widest_central(lo, hi, b=None):
     sends to the central sampler, by bisection between lo (accepted) and hi (not)."""
     for _ in range(40):
         mid = (lo + hi) / 2
-        ok = init._trunc_params(0.0, 1.0, -mid, mid if b is None else b)[1] == D.TRUNC_NORMAL_CENTRAL
+        ok = D.prepare(D.TRUNC_NORMAL, 0.0, 1.0, -mid, mid if b is None else b)[0] == D.TRUNC_NORMAL_CENTRAL
         lo, hi = (mid, hi) if ok else (lo, mid)
     return lo
 
@@ -201,9 +201,9 @@ def test_trunc_central_sampler_equals_the_general_one_over_every_input(case):
                        "keras 2 std": (0.1, 0.02, 0.06, 0.14),
                        "widest": (0.0, 1.0, -c, c),
                        "asymmetric edge": (0.0, 1.0, -_widest_central(2.0, 3.0, 0.3), 0.3)}[case]
-    prm, dist = init._trunc_params(mean, std, a, b)
+    dist, prm = D.prepare(D.TRUNC_NORMAL, mean, std, a, b)
     assert dist == D.TRUNC_NORMAL_CENTRAL
-    assert init._trunc_params(0.0, 1.0, -c - 1e-3, c)[1] == D.TRUNC_NORMAL
+    assert D.prepare(D.TRUNC_NORMAL, 0.0, 1.0, -c - 1e-3, c)[0] == D.TRUNC_NORMAL
     prm = tuple(prm) + (0.0,)
     x = np.arange(1 << 23, dtype=np.uint32) << np.uint32(9)  # u = (k + 1/2) 2**-23, every k
     general, central = np.empty(x.size, np.float32), np.empty(x.size, np.float32)

@@ -316,7 +316,7 @@ def _act_inputs(dt):
 
 
 def _check_activation(name, dtype, modes):
-    e = A._lookup(name)
+    e = A.ACTIVATIONS[name]
 
     def check(got, ref, exact):
         assert_matches(got, ref, exact, ulp=F64_ACT_ULP_BY_NAME.get(name, F64_ACT_ULP))

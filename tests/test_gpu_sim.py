@@ -20,7 +20,8 @@ def test_gpu_kernels_under_the_cuda_simulator():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     root = repo_root()
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                        "tests/test_gpu.py", "benchmarks/bench_gpu.py"], cwd=root, env=env, capture_output=True, text=True, timeout=1500)
+                        "tests/test_gpu.py", "benchmarks/bench_gpu.py"],
+                       cwd=root, env=env, capture_output=True, text=True, timeout=1500)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-8000:]
     passed = int(re.search(r"(\d+) passed", out).group(1))

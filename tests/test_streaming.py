@@ -15,6 +15,7 @@ import pytest
 from numba import njit, types
 
 import fastinit as fi
+from fastinit import _act_registry as R
 from fastinit import activations as A
 from fastinit.cpu import constant, fill, ntstore, runtime
 
@@ -147,8 +148,8 @@ def _asm_of_kernels():
     sig = (numba.typeof(arr), types.int64, types.int64, types.float32, types.int64)
     twin.compile(sig)
     out["constant"] = twin.inspect_asm(sig)
-    e = A.ACTIVATIONS["relu"]
-    code, _ = e.resolve(A._params(e, {}))
+    e = R.ACTIVATIONS["relu"]
+    code, _ = e.resolve(R.check_params(e, {}))
     twin = njit(error_model="numpy")(ew.act_1d.py_func)
     sig = (numba.typeof(arr),) * 4 + ew._SCALARS + (types.literal(code), types.literal(ew.KIND_F32))
     twin.compile(sig)

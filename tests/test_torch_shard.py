@@ -169,6 +169,11 @@ def test_bad_inputs_write_nothing():
                "mode")
     _untouched(t, lambda: fill_tensor(t, I.eye_, 1, global_shape=(5, 6)), TypeError, "eye_ takes no")
     _untouched(t, lambda: fill_tensor(t, I.dirac_, global_shape=(4, 6)), ValueError, "dirac_ needs")
+    c = torch.full((4, 2, 3), 2.0)  # dirac_'s own checks of groups, on the global shape
+    _untouched(c, lambda: fill_tensor(c[:2], I.dirac_, 0, global_shape=(4, 2, 3)), ValueError,
+               "groups must be a positive int, got 0")
+    _untouched(c, lambda: fill_tensor(c[:2], I.dirac_, 3, global_shape=(4, 2, 3)), ValueError,
+               r"dim 0 \(4\) must be divisible by groups \(3\)")
     base = torch.zeros(1, 6)
     _untouched(base, lambda: fill_tensor(base.expand(4, 6), I.normal_, seed=0), ValueError, "expand")
     with pytest.raises(TypeError, match="layout"):

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 import fastinit as fi
-from fastinit.cpu.fill import run_tiles
+from fastinit.cpu.runtime import run_tiles
 from fastinit.cpu.ntstore import store_fence, stream_copy
 
 from ._common import (CPU_OPS, QUICK_ACTS, _act, _torch, act_buffers, act_bytes, fastinit_op, interleaved,

@@ -195,10 +195,11 @@ def gpu_act_calls(label, n, dtype, modes, torch):
     ``fastinit.torch`` uses; torch is eager forward (+ autograd backward) on the
     same CUDA tensors; the copy is torch ``copy_`` (without torch: fastinit's
     relu forward, one read + one write)."""
-    A = fi.activations
+    from .._act_ops import launch
+    from .._act_registry import ACTIVATIONS, BACKWARD, FORWARD, FUSED, check_params
     name, params, gated = _act(label)
-    e = A.ACTIVATIONS[name]
-    p = A._params(e, dict(params))
+    e = ACTIVATIONS[name]
+    p = check_params(e, dict(params))
     host = act_buffers(label, n, dtype)
     if torch is not None:
         def dev(a):
@@ -220,17 +221,17 @@ def gpu_act_calls(label, n, dtype, modes, torch):
             dst.copy_(src)
     else:
         def copy():
-            A._launch(A.ACTIVATIONS["relu"], {}, 0, [gv], None, [outs[0]], kind)
+            launch(ACTIVATIONS["relu"], {}, FORWARD, [gv], None, [outs[0]], kind)
     nin = 2 if gated else 1
     calls = {}
     for mode in modes:
-        m = {"forward": 0, "backward": 1, "fused": 2}[mode]
+        m = {"forward": FORWARD, "backward": BACKWARD, "fused": FUSED}[mode]
         nout = {"forward": 1, "backward": nin, "fused": 1 + nin}[mode]
         o = outs[1:1 + nout] if mode == "backward" else outs[:nout]
         g = None if mode == "forward" else gv
 
         def call(o=o, g=g, m=m):
-            A._launch(e, p, m, ins[:nin], g, o, kind)
+            launch(e, p, m, ins[:nin], g, o, kind)
         calls[mode] = (call, torch_act(label, mode, buf) if torch is not None else None)
     return copy, calls
 

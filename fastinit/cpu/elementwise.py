@@ -12,12 +12,13 @@ FUSED      ``y = f(x)`` and ``gi = g * f'(x)``         x, g
 FUSED_D    ``y = f(x)`` and ``gi = f'(x)``             x
 =========  ==========================================  ===================
 
-The activation's math is a compile-time literal ``code`` resolved through
-``_MATH`` (filled by ``fastinit.activations``; this module knows no
-activation): one specialization per (activation, array types, kind), cached
-on disk. ``kind`` says how 16-bit arrays are read and written (IEEE half or
-bfloat16: computed in float32, rounded to nearest-even once). The four
-mode loops live in one kernel so one compile serves every API call.
+The modes and the activation's math come from ``fastinit._act_registry``:
+a compile-time literal ``code`` resolved through its ``MATH`` table (this
+module knows no activation): one specialization per (activation, array
+types, kind), cached on disk. ``kind`` says how 16-bit arrays are read and
+written (IEEE half or bfloat16: computed in float32, rounded to nearest-even
+once). The four mode loops live in one kernel so one compile serves every
+API call.
 
 Threads: like ``cpu/fill.py`` (serial ``nogil`` cached kernel, ``runtime``'s Python
 thread pool, tiles of ``TASK`` elements); the value of an element never depends on
@@ -29,23 +30,11 @@ import numpy as np
 from numba import literally, njit, types
 from numba.extending import overload
 
+from .._act_registry import BACKWARD, FORWARD, FUSED, MATH, N_OUT
 from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, codec
 from .llvm_inline import OPTIONS as _LLVM_INLINE, twin
 from .ntstore import line_head, store_fence, stream_copy
 from .runtime import _stamp_dependencies, kernel_for, run_tiles, streams
-
-FORWARD, BACKWARD, FUSED, FUSED_D = 0, 1, 2, 3
-
-#: code -> jitted ``f(x, p) -> (f(x), f'(x))`` (inline), registered by fastinit.activations
-_MATH = {}
-
-
-def register(code, fn):
-    """Make ``fn`` (an ``@njit(inline="always")`` function ``(x, p) -> (y, dy)``
-    with ``p`` a 4-tuple of x's float type) the math of literal ``code``."""
-    if code in _MATH and _MATH[code] is not fn:
-        raise ValueError(f"activation code {code} already registered")
-    _MATH[code] = fn
 
 
 def _tile_in(buf, src, t0, m, kind):
@@ -125,7 +114,7 @@ def _act_loops_impl(xs, gs, ys, gis, p, mode, code):
         # 16-bit arrays in the wide branch, float32 tiles with float64 params):
         # an overload's constant does not prune the branch
         return lambda xs, gs, ys, gis, p, mode, code: None
-    fn = twin(_MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
+    fn = twin(MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
 
     def impl(xs, gs, ys, gis, p, mode, code):
         n = xs.size
@@ -248,7 +237,7 @@ def _gated_loops_impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
         return None  # not matched: Numba retries with the literal
     if not isinstance(as_.dtype, types.Float) or as_.dtype != p.dtype:
         return lambda as_, bs, gs, ys, gas, gbs, p, mode, code: None  # see _act_loops_impl
-    fn = twin(_MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
+    fn = twin(MATH[code.literal_value])  # inlined by LLVM, typed once (llvm_inline)
 
     def impl(as_, bs, gs, ys, gas, gbs, p, mode, code):
         n = as_.size
@@ -353,16 +342,11 @@ def gated_1d(a, b, g, y, ga, gb, i0, i1, prm, mode, stream, code, kind):
         store_fence()
 
 
-#: both kernels' cache stamps cover the package's source, the registered math included
+#: both kernels' cache stamps cover the package's source, the math table and the math included
 _CACHE_STAMPS = {k: _stamp_dependencies(k) for k in (act_1d, gated_1d)}
 
 
 _SCALARS = (types.int64, types.int64, types.UniTuple(types.float64, 4), types.int64, types.int64)
-
-
-#: outputs written per element, by (gated, mode): the bytes ``streams`` weighs
-_N_OUT = {False: {FORWARD: 1, BACKWARD: 1, FUSED: 2, FUSED_D: 2},
-          True: {FORWARD: 1, BACKWARD: 2, FUSED: 3, FUSED_D: 3}}
 
 
 def run(arrays, prm, mode, code, kind, gated=False):
@@ -374,7 +358,7 @@ def run(arrays, prm, mode, code, kind, gated=False):
     prm = tuple(float(v) for v in prm) + (0.0,) * (4 - len(prm))
     kernel_fn = gated_1d if gated else act_1d
     kernel = kernel_for(kernel_fn, arrays, _SCALARS, (code, kind))
-    stream = streams(n * arrays[0].itemsize * _N_OUT[gated][mode])
+    stream = streams(n * arrays[0].itemsize * N_OUT[gated][mode])
 
     def task(r0, r1, c0, c1):
         kernel(*arrays, c0, c1, prm, mode, stream, code, kind)
@@ -382,5 +366,4 @@ def run(arrays, prm, mode, code, kind, gated=False):
     run_tiles(task, 1, n)
 
 
-__all__ = ["FORWARD", "BACKWARD", "FUSED", "FUSED_D", "register", "run", "act_1d", "gated_1d",
-           "KIND_F32", "KIND_F64", "KIND_F16", "KIND_BF16"]
+__all__ = ["run", "act_1d", "gated_1d", "KIND_F32", "KIND_F64", "KIND_F16", "KIND_BF16"]

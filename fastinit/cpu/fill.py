@@ -29,7 +29,7 @@ from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, populate_array
 
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
-from ..distributions import BITS, TRUNC_NORMAL, TRUNC_NORMAL_CENTRAL, UNIFORM, pair_sampler
+from ..distributions import BITS, SAMPLERS, pair_sampler
 from ..storage import KIND_BF16, KIND_F16, KIND_F32, KIND_F64, KIND_U32, store_fn
 from .llvm_inline import OPTIONS as _LLVM_INLINE, twin
 from .ntstore import line_head, store_fence, stream_copy
@@ -259,10 +259,6 @@ def _rounded_impl(v, kind):
     return lambda v, kind: f(v)
 
 
-#: single-word samplers whose 16-bit outputs are staged (``_body_staged``)
-_STAGED_16 = (TRUNC_NORMAL, TRUNC_NORMAL_CENTRAL)
-
-
 def _body(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     """Fill ``body`` (a multiple of 4 elements) with the blocks b0, b0+1, ..."""
     raise NotImplementedError("only callable from jitted code")
@@ -274,7 +270,8 @@ def _body_impl(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     # other (behind constant branches it costs no measurable compile time, but
     # each kernel's code is then only what it runs).
     d, k = _literal(dist, kind)
-    if k == KIND_U32 or d == UNIFORM:
+    loop = SAMPLERS[d].loop  # the sampler's strategy ("fused", "tiled", "staged16")
+    if k == KIND_U32 or loop == "fused":
         return _body_fused
     # 16-bit outputs of the normal round in the sampler loop. Staging float32
     # values through a tile and rounding them in a second loop paid for float16
@@ -288,7 +285,7 @@ def _body_impl(body, b0, buf, vals, k0, k1, s0, s1, prm, dist, kind):
     # 0.344, float16 direct 0.318, staged 0.347 with its rounding loop still
     # scalar; 1 GiB, 2 threads, benchmarks/dtype_parity.py, two runs each:
     # bfloat16/float32 direct 0.937, 0.943, staged 0.986, 0.990).
-    if k in (KIND_F16, KIND_BF16) and d in _STAGED_16:
+    if k in (KIND_F16, KIND_BF16) and loop == "staged16":
         return _body_staged
     return _body_tiled
 

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .._stream import BLOCK_MOD, MASK32, SHIFT32, THREE, TWO, philox4x32_10
-from ..distributions import BITS, UNIFORM, pair_sampler
+from ..distributions import BITS, SAMPLERS, pair_sampler
 from ..storage import KIND_BF16, KIND_F32, codec
 from . import runtime as rt
 
@@ -33,14 +33,14 @@ _MASK, _S32, _TWO, _THREE, _BLOCKS = MASK32, SHIFT32, TWO, THREE, BLOCK_MOD
 
 _KERNELS = {}
 
-#: ptxas' register cap of the fast path, by sampler. 40 lets 6 blocks of 256 threads reside
-#: per SM (65536 registers); uniform and the raw bits need 40 or fewer anyway. Normal and the
-#: truncated normal are left uncapped (54 and 60 registers, 4 blocks per SM): a cap of 40
-#: costs them instructions in rematerialized constants and loads, normal float32 203 -> 223
-#: and trunc central 327 -> 362 SASS per block (48: 211 and 344), and they are issue-bound
-#: (sm_90, ptxas 13.0, ``benchmarks/gpu_ptx.py``). Launch bounds asking for 6 blocks made
-#: ptxas go down to 32 registers: uniform float32 84 SASS per block instead of 69.
-FAST_MAX_REGISTERS = {BITS: 40, UNIFORM: 40}
+#: ptxas' register cap of the fast path, by sampler (``Sampler.gpu_max_registers``). 40 lets 6
+#: blocks of 256 threads reside per SM (65536 registers); uniform and the raw bits need 40 or
+#: fewer anyway. Normal and the truncated normal are left uncapped (54 and 60 registers, 4
+#: blocks per SM): a cap of 40 costs them instructions in rematerialized constants and loads,
+#: normal float32 203 -> 223 and trunc central 327 -> 362 SASS per block (48: 211 and 344), and
+#: they are issue-bound (sm_90, ptxas 13.0, ``benchmarks/gpu_ptx.py``). Launch bounds asking for
+#: 6 blocks made ptxas go down to 32 registers: uniform float32 84 SASS per block instead of 69.
+FAST_MAX_REGISTERS = {c: s.gpu_max_registers for c, s in SAMPLERS.items() if s.gpu_max_registers is not None}
 
 
 def _block_fn(dist, kind):
