@@ -41,7 +41,7 @@ def _tile_in(buf, src, t0, m, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_tile_in, inline="always", prefer_literal=True)
+@overload(_tile_in, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _tile_in_impl(buf, src, t0, m, kind):
     """``buf[:m] = float32(src[t0:t0+m])`` (16-bit bits widened)."""
     if not isinstance(kind, types.IntegerLiteral):
@@ -59,7 +59,7 @@ def _tile_out(dst, buf, t0, m, kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_tile_out, inline="always", prefer_literal=True)
+@overload(_tile_out, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _tile_out_impl(dst, buf, t0, m, kind):
     """``dst[t0:t0+m] = round(buf[:m])`` (to 16-bit bits)."""
     if not isinstance(kind, types.IntegerLiteral):
@@ -77,7 +77,7 @@ def _params(kind, prm):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_params, inline="always", prefer_literal=True)
+@overload(_params, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _params_impl(kind, prm):
     if kind.literal_value == KIND_F64:
         return lambda kind, prm: (prm[0], prm[1], prm[2], prm[3])
@@ -89,7 +89,7 @@ def _wide(kind):
     raise NotImplementedError("only callable from jitted code")
 
 
-@overload(_wide, inline="always", prefer_literal=True)
+@overload(_wide, prefer_literal=True, jit_options=_LLVM_INLINE)
 def _wide_impl(kind):
     w = kind.literal_value in (KIND_F32, KIND_F64)
     return (lambda kind: True) if w else (lambda kind: False)
