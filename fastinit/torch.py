@@ -20,8 +20,10 @@ and defaults are torch's::
 
 Tensors: float32, float64, float16 and bfloat16 on the CPU or a CUDA GPU
 (16-bit computed in float32 and rounded once, like torch). A non-contiguous
-input is made contiguous first (one copy). GPU kernels run on the legacy
-default stream (torch's default). The backward is not itself differentiable (double
+input is made contiguous first (one copy). GPU kernels run on torch's current
+stream (the one the tensors name through ``__cuda_array_interface__``;
+``fastinit.gpu.runtime.launch``), ordered after the producer's work with no host
+sync. The backward is not itself differentiable (double
 backward raises). Values and gradients match torch's own modules within its
 float32 tolerance (gradients at kinks exactly): ``tests/test_torch_adapter.py``.
 """
