@@ -21,15 +21,11 @@ import os
 import sys
 import time
 
-import numba
 import numpy as np
-from numba import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tile_rates as T  # noqa: E402
 
-import fastinit as fi  # noqa: E402
-from fastinit.cpu import fill as F  # noqa: E402
 
 DEFAULT_ROWS = ("normal float32", "trunc_normal float32", "trunc_central float32", "trunc_central bfloat16")
 
@@ -41,23 +37,7 @@ def main(argv=None):
     ap.add_argument("--calls", type=int, default=400, help="rounds of 5 calls per kernel")
     args = ap.parse_args(argv)
     n = 1 << 14
-    starts = np.zeros(1, np.uint64)
-    k0, k1, s0, s1 = fi._stream.key_words(1, 0)
-    calls = {}
-    for name, dist, kind, prm in T.CASES:
-        dt, dname = T._DTYPE[kind]
-        if f"{name} {dname}" not in args.rows:
-            continue
-        out = np.empty((1, n), dt)
-        prm = tuple(float(p) for p in prm) + (0.0,) * (8 - len(prm))
-        sig = (numba.typeof(out), numba.typeof(starts)) + F._FILL_SCALARS + (
-            types.literal(dist), types.literal(kind))
-        kern = F.specialize(F.fill_rows, sig)
-
-        def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
-            kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, 0, dist, kind)
-        call()  # compile or load, output into the cache
-        calls[f"{name} {dname}"] = call
+    calls = {f"{name} {dname}": c for (name, dname), c in T.kernel_calls(n, 1, set(args.rows)).items()}
     times = {k: [] for k in calls}
     clock = time.perf_counter_ns
     for _ in range(args.calls):

@@ -109,6 +109,31 @@ def clock_ghz(n=300_000_000):
     return 6 * n / (time.perf_counter() - t) / 1e9
 
 
+def kernel_calls(n, reps, rows=None):
+    """``{(sampler, dtype): call}``: each call runs the fill kernel ``reps`` times over one
+    row of ``n`` elements (regular stores: the tile stays L1-resident), compiled or loaded
+    and run once already; ``rows`` (``"sampler dtype"`` strings) keeps only those cases."""
+    starts = np.zeros(1, np.uint64)
+    k0, k1, s0, s1 = fi._stream.key_words(1, 0)
+    calls = {}
+    for name, dist, kind, prm in CASES:
+        dt, dname = _DTYPE[kind]
+        if rows is not None and f"{name} {dname}" not in rows:
+            continue
+        out = np.empty((1, n), dt)
+        prm = tuple(float(p) for p in prm) + (0.0,) * (8 - len(prm))
+        sig = (numba.typeof(out), numba.typeof(starts)) + F._FILL_SCALARS + (
+            types.literal(dist), types.literal(kind))
+        kern = R.specialize(F.fill_rows, sig)
+
+        def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
+            for _ in range(reps):
+                kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, 0, dist, kind)
+        call()  # output into the cache
+        calls[name, dname] = call
+    return calls
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log2n", type=int, default=16, help="elements per call, as a power of 2")
@@ -127,24 +152,7 @@ def main(argv=None):
             print(f"  {label:24s} {c:6.3f}")
         return
     n = 1 << args.log2n
-    reps = max(1, (300 << 14) // n)
-    starts = np.zeros(1, np.uint64)
-    k0, k1, s0, s1 = fi._stream.key_words(1, 0)
-    calls = {}
-    for name, dist, kind, prm in CASES:
-        dt, dname = _DTYPE[kind]
-        out = np.empty((1, n), dt)
-        prm = tuple(float(p) for p in prm) + (0.0,) * (8 - len(prm))
-        sig = (numba.typeof(out), numba.typeof(starts)) + F._FILL_SCALARS + (
-            types.literal(dist), types.literal(kind))
-        kern = R.specialize(F.fill_rows, sig)
-
-        def call(kern=kern, out=out, prm=prm, dist=dist, kind=kind):
-            for _ in range(reps):
-                # stream 0: regular stores (the tile stays L1-resident)
-                kern(out, starts, 0, 1, 0, n, k0, k1, s0, s1, prm, 0, dist, kind)
-        call()  # output into the cache
-        calls[name, dname] = call
+    calls = kernel_calls(n, max(1, (300 << 14) // n))
     times = interleaved_times(calls, args.rounds)
     print(f"one thread, {n} elements per call, best of {args.rounds} rounds (G elements/s), and the "
           "median of the per-round ratios to the sampler's float32 row:")
