@@ -152,7 +152,8 @@ def main(argv=None):
             print(f"  {label:24s} {c:6.3f}")
         return
     n = 1 << args.log2n
-    calls = kernel_calls(n, max(1, (300 << 14) // n))
+    reps = max(1, (300 << 14) // n)
+    calls = kernel_calls(n, reps)
     times = interleaved_times(calls, args.rounds)
     print(f"one thread, {n} elements per call, best of {args.rounds} rounds (G elements/s), and the "
           "median of the per-round ratios to the sampler's float32 row:")
